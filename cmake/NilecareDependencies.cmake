@@ -1,0 +1,12 @@
+# Every third-party library comes from Debian 12 packages (scripts/install-deps.sh).
+find_package(Threads REQUIRED)
+find_package(Boost 1.74 REQUIRED COMPONENTS system)
+find_package(OpenSSL REQUIRED)
+find_package(nlohmann_json 3.11 REQUIRED)
+find_package(spdlog 1.10 REQUIRED)
+find_package(yaml-cpp 0.7 REQUIRED)
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(RDKAFKA REQUIRED IMPORTED_TARGET rdkafka)
+if(NILECARE_BUILD_TESTS)
+  find_package(GTest 1.12 REQUIRED)
+endif()

@@ -1,0 +1,17 @@
+# Compiler flags shared by every nilecare target, applied through nilecare_options.
+add_library(nilecare_options INTERFACE)
+target_compile_options(nilecare_options INTERFACE
+  -Wall -Wextra -Wpedantic -Wshadow=local -Wnon-virtual-dtor
+  # Boost 1.74's asio/awaitable.hpp uses std::exchange without <utility> (GCC 12, C++20).
+  "SHELL:-include utility")
+if(NILECARE_WERROR)
+  target_compile_options(nilecare_options INTERFACE -Werror)
+endif()
+if(NILECARE_SANITIZE)
+  target_compile_options(nilecare_options INTERFACE
+    -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  target_link_options(nilecare_options INTERFACE -fsanitize=address,undefined)
+endif()
+target_compile_definitions(nilecare_options INTERFACE
+  BOOST_ASIO_NO_DEPRECATED BOOST_BEAST_USE_STD_STRING_VIEW
+  NILECARE_VERSION="${PROJECT_VERSION}")

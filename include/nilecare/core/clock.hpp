@@ -1,0 +1,13 @@
+#pragma once
+// Timestamps as the platform writes them: ISO 8601, UTC, millisecond precision
+// ("2025-10-16T10:30:00.123Z").
+
+#include <chrono>
+#include <string>
+
+namespace nilecare::core {
+
+std::string FormatIso8601(std::chrono::system_clock::time_point time);
+std::string NowIso8601();
+
+}  // namespace nilecare::core

@@ -1,0 +1,23 @@
+#pragma once
+// Stable error codes of the NileCareResponse envelope. Clients branch on these strings,
+// so they never change once shipped; docs/errors.md lists them with their HTTP statuses.
+
+#include <string_view>
+
+namespace nilecare::core::error_code {
+
+inline constexpr std::string_view kBadRequest = "BAD_REQUEST";                  // 400
+inline constexpr std::string_view kUnauthorized = "UNAUTHORIZED";               // 401
+inline constexpr std::string_view kForbidden = "FORBIDDEN";                     // 403
+inline constexpr std::string_view kNotFound = "NOT_FOUND";                      // 404
+inline constexpr std::string_view kMethodNotAllowed = "METHOD_NOT_ALLOWED";     // 405
+inline constexpr std::string_view kRequestTimeout = "REQUEST_TIMEOUT";          // 408
+inline constexpr std::string_view kPayloadTooLarge = "PAYLOAD_TOO_LARGE";       // 413
+inline constexpr std::string_view kHeadersTooLarge = "HEADERS_TOO_LARGE";       // 431
+inline constexpr std::string_view kExpectationFailed = "EXPECTATION_FAILED";    // 417
+inline constexpr std::string_view kRateLimited = "RATE_LIMITED";               // 429
+inline constexpr std::string_view kInternalError = "INTERNAL_ERROR";            // 500
+inline constexpr std::string_view kNotReady = "NOT_READY";                      // 503
+inline constexpr std::string_view kShuttingDown = "SHUTTING_DOWN";              // 503
+
+}  // namespace nilecare::core::error_code

@@ -1,0 +1,47 @@
+#pragma once
+// Maps a request path to a handler: exact paths (/health) and segment-aligned prefixes
+// (/api/v1/staff matches /api/v1/staff and /api/v1/staff/7, not /api/v1/staffing), the
+// longest prefix winning. Answers 400 for unsafe paths, 404 and 405 itself, enveloped.
+//
+// Unsafe paths are refused before matching, because a prefix decides authentication:
+// dot segments (raw or %2e-encoded), encoded slashes or backslashes, NUL, control
+// characters and empty segments could otherwise reach a protected upstream path through a
+// public prefix once the upstream normalises them.
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "nilecare/http/types.hpp"
+
+namespace nilecare::http {
+
+class Dispatcher {
+ public:
+  // `methods` empty = any method. `label` names the route in metrics and logs.
+  void AddExact(std::string path, std::vector<Verb> methods, std::string label, Handler handler);
+  void AddPrefix(std::string prefix, std::vector<Verb> methods, std::string label,
+                 Handler handler);
+
+  void Dispatch(RequestContext& context, Request& request, Responder respond) const;
+
+  // The path part of an origin-form target ("/a/b?x" -> "/a/b") when it is safe to
+  // route, else nullopt.
+  static std::optional<std::string_view> SafePath(std::string_view target);
+
+ private:
+  struct Route {
+    std::string pattern;
+    std::vector<Verb> methods;
+    std::string label;
+    Handler handler;
+  };
+  const Route* Find(std::string_view path) const;
+
+  std::map<std::string, Route, std::less<>> exact_;
+  std::vector<Route> prefixes_;  // longest first
+};
+
+}  // namespace nilecare::http

@@ -1,0 +1,22 @@
+#pragma once
+// Builders for enveloped HTTP responses (see core/envelope.hpp).
+
+#include <string_view>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "nilecare/core/envelope.hpp"
+#include "nilecare/http/types.hpp"
+
+namespace nilecare::http {
+
+Response JsonResponse(Status status, const nlohmann::json& body, unsigned version = 11);
+Response SuccessResponse(const RequestContext& context, Status status, std::string_view message,
+                         nlohmann::json data);
+Response ErrorResponse(const RequestContext& context, Status status, std::string_view code,
+                       std::string_view message, nlohmann::json details = nullptr);
+// Error with error.retry_after (ms) in the body and a Retry-After header (seconds, rounded up).
+Response RetryLaterResponse(const RequestContext& context, Status status, std::string_view code,
+                            std::string_view message, std::chrono::milliseconds retry_after);
+
+}  // namespace nilecare::http

@@ -1,0 +1,34 @@
+#pragma once
+// The request/response types handlers see. Beast's message types only (no Asio), so this
+// header stays cheap to include.
+
+#include <chrono>
+#include <functional>
+#include <string>
+
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+namespace nilecare::http {
+
+namespace beast_http = boost::beast::http;
+using Request = beast_http::request<beast_http::string_body>;
+using Response = beast_http::response<beast_http::string_body>;
+using Verb = beast_http::verb;
+using Status = beast_http::status;
+
+// Per-request facts every handler and log line needs.
+struct RequestContext {
+  std::string request_id;
+  std::string correlation_id;
+  std::string remote_address;
+  std::string route{"unmatched"};  // metrics label: the matched route, never the raw path
+  std::chrono::steady_clock::time_point received_at{};
+};
+
+// Hands the response back to the connection. May be called from any thread, exactly once.
+using Responder = std::function<void(Response&&)>;
+
+using Handler = std::function<void(RequestContext&, Request&, Responder)>;
+
+}  // namespace nilecare::http

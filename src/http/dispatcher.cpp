@@ -1,0 +1,134 @@
+#include "nilecare/http/dispatcher.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include <nlohmann/json.hpp>
+
+#include "nilecare/core/errors.hpp"
+#include "nilecare/http/responses.hpp"
+
+namespace nilecare::http {
+namespace {
+
+bool IsDotSegment(std::string_view segment) {
+  // Decodes only what matters here: %2e / %2E as '.'.
+  std::string decoded;
+  for (std::size_t i = 0; i < segment.size(); ++i) {
+    if (segment[i] == '%' && i + 2 < segment.size() && segment[i + 1] == '2' &&
+        (segment[i + 2] == 'e' || segment[i + 2] == 'E')) {
+      decoded.push_back('.');
+      i += 2;
+    } else {
+      decoded.push_back(segment[i]);
+    }
+  }
+  return decoded == "." || decoded == "..";
+}
+
+bool ContainsEncoded(std::string_view path, std::string_view lower_hex) {
+  for (std::size_t i = 0; i + 2 < path.size(); ++i) {
+    if (path[i] != '%') continue;
+    const char a = static_cast<char>(std::tolower(static_cast<unsigned char>(path[i + 1])));
+    const char b = static_cast<char>(std::tolower(static_cast<unsigned char>(path[i + 2])));
+    if (a == lower_hex[0] && b == lower_hex[1]) return true;
+  }
+  return false;
+}
+
+bool MethodAllowed(const std::vector<Verb>& methods, Verb method) {
+  if (methods.empty()) return true;
+  if (std::find(methods.begin(), methods.end(), method) != methods.end()) return true;
+  // HEAD is GET without a body (RFC 9110 §9.3.2).
+  return method == Verb::head &&
+         std::find(methods.begin(), methods.end(), Verb::get) != methods.end();
+}
+
+std::string AllowHeader(const std::vector<Verb>& methods) {
+  std::string allow;
+  for (Verb method : methods) {
+    if (!allow.empty()) allow += ", ";
+    allow += std::string(beast_http::to_string(method));
+  }
+  return allow;
+}
+
+}  // namespace
+
+void Dispatcher::AddExact(std::string path, std::vector<Verb> methods, std::string label,
+                          Handler handler) {
+  Route route{path, std::move(methods), std::move(label), std::move(handler)};
+  exact_.insert_or_assign(std::move(path), std::move(route));
+}
+
+void Dispatcher::AddPrefix(std::string prefix, std::vector<Verb> methods, std::string label,
+                           Handler handler) {
+  while (prefix.size() > 1 && prefix.back() == '/') prefix.pop_back();
+  prefixes_.push_back(Route{std::move(prefix), std::move(methods), std::move(label),
+                            std::move(handler)});
+  std::stable_sort(prefixes_.begin(), prefixes_.end(), [](const Route& a, const Route& b) {
+    return a.pattern.size() > b.pattern.size();
+  });
+}
+
+std::optional<std::string_view> Dispatcher::SafePath(std::string_view target) {
+  if (target.empty() || target.front() != '/') return std::nullopt;
+  const std::string_view path = target.substr(0, target.find('?'));
+  for (char c : path) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x21 || byte == 0x7f || c == '\\' || c == '#') return std::nullopt;
+  }
+  if (ContainsEncoded(path, "2f") || ContainsEncoded(path, "5c") || ContainsEncoded(path, "00")) {
+    return std::nullopt;
+  }
+  // Split on '/', skipping the leading one; a trailing slash is allowed ("/api/v1/staff/").
+  std::size_t start = 1;
+  while (start < path.size()) {
+    const std::size_t end = std::min(path.find('/', start), path.size());
+    const std::string_view segment = path.substr(start, end - start);
+    if (segment.empty() || IsDotSegment(segment)) return std::nullopt;
+    start = end + 1;
+  }
+  return path;
+}
+
+const Dispatcher::Route* Dispatcher::Find(std::string_view path) const {
+  if (auto it = exact_.find(path); it != exact_.end()) return &it->second;
+  for (const Route& route : prefixes_) {
+    if (path.size() < route.pattern.size()) continue;
+    if (path.compare(0, route.pattern.size(), route.pattern) != 0) continue;
+    if (path.size() == route.pattern.size() || path[route.pattern.size()] == '/' ||
+        route.pattern == "/") {
+      return &route;
+    }
+  }
+  return nullptr;
+}
+
+void Dispatcher::Dispatch(RequestContext& context, Request& request, Responder respond) const {
+  const auto path = SafePath(request.target());
+  if (!path) {
+    respond(ErrorResponse(context, Status::bad_request, core::error_code::kBadRequest,
+                          "Request target is not an acceptable path"));
+    return;
+  }
+  const Route* route = Find(*path);
+  if (route == nullptr) {
+    respond(ErrorResponse(context, Status::not_found, core::error_code::kNotFound,
+                          "No route for this path"));
+    return;
+  }
+  context.route = route->label;
+  if (!MethodAllowed(route->methods, request.method())) {
+    auto response = ErrorResponse(context, Status::method_not_allowed,
+                                  core::error_code::kMethodNotAllowed,
+                                  "Method not allowed on this path",
+                                  {{"allow", AllowHeader(route->methods)}});
+    response.set(beast_http::field::allow, AllowHeader(route->methods));
+    respond(std::move(response));
+    return;
+  }
+  route->handler(context, request, std::move(respond));
+}
+
+}  // namespace nilecare::http
