@@ -4,6 +4,10 @@ target_compile_options(nilecare_options INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow=local -Wnon-virtual-dtor
   # Boost 1.74's asio/awaitable.hpp uses std::exchange without <utility> (GCC 12, C++20).
   "SHELL:-include utility")
+# GCC 12 reports false -Wrestrict positives inside std::string at -O2 (GCC bug 105329).
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
+  target_compile_options(nilecare_options INTERFACE -Wno-restrict)
+endif()
 if(NILECARE_WERROR)
   target_compile_options(nilecare_options INTERFACE -Werror)
 endif()
