@@ -5,6 +5,7 @@
 #
 #   scripts/install-deps.sh            build + test + local stack
 #   scripts/install-deps.sh --runtime  only the shared libraries the binary needs (Dockerfile)
+#   scripts/install-deps.sh --build    only what compiling the gateway needs (Dockerfile)
 #   scripts/install-deps.sh --bench    also the benchmark tools (wrk, nginx)
 set -euo pipefail
 
@@ -24,26 +25,28 @@ runtime_pkgs=(
   libpaho-mqtt1.3 libspdlog1.10 libfmt9 libpqxx-6.4 libpq5 libhiredis0.14 libyaml-cpp0.7
   ca-certificates curl
 )
-bench_pkgs=(wrk nginx-light)
+bench_pkgs=(wrk nginx-light bc binutils)
 
 mode=dev
 for arg in "$@"; do
   case "$arg" in
     --runtime) mode=runtime ;;
+    --build) mode=build ;;
     --bench) mode=bench ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "install-deps.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
 
 case "$mode" in
   runtime) wanted=("${runtime_pkgs[@]}") ;;
+  build) wanted=("${build_pkgs[@]}") ;;
   dev) wanted=("${build_pkgs[@]}" "${server_pkgs[@]}") ;;
   bench) wanted=("${build_pkgs[@]}" "${server_pkgs[@]}" "${bench_pkgs[@]}") ;;
 esac
 # Node.js runs the real protocol clients (socket.io-client, mqtt, kafkajs, amqplib) in tests.
-if [[ $mode != runtime ]] && ! command -v node >/dev/null 2>&1; then wanted+=(nodejs); fi
-if [[ $mode != runtime ]] && ! command -v npm >/dev/null 2>&1; then wanted+=(npm); fi
+if [[ $mode == dev || $mode == bench ]] && ! command -v node >/dev/null 2>&1; then wanted+=(nodejs); fi
+if [[ $mode == dev || $mode == bench ]] && ! command -v npm >/dev/null 2>&1; then wanted+=(npm); fi
 
 missing=()
 for p in "${wanted[@]}"; do

@@ -75,8 +75,7 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   if (check_only) {
-    std::cout << "configuration OK: " << config_path << "\n"
-              << nilecare::config::Summary(settings);
+    std::cout << nilecare::config::Summary(settings) << "configuration OK\n";
     return kExitOk;
   }
 

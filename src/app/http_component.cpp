@@ -26,7 +26,7 @@ void HttpComponent::Stop() { server_.CloseAll(); }
 core::ComponentHealth HttpComponent::Health() const {
   const auto state = state_.load();
   if (state == core::HealthState::kUp) {
-    return {state, fmt::format("listening on port {}, {} connections", server_.Port(),
+    return {state, fmt::format("listening on port {}, open connections: {}", server_.Port(),
                                server_.OpenConnections())};
   }
   if (state == core::HealthState::kStopping) {

@@ -28,7 +28,8 @@ struct OpsState {
 
 void RegisterOpsEndpoints(http::Dispatcher& dispatcher, OpsState& state);
 
-// build_info, uptime, process RSS and open fds, one up/down gauge per component.
+// build_info, process start time, RSS and open fds, readiness, one up/down gauge per
+// component.
 void RegisterProcessMetrics(OpsState& state);
 
 }  // namespace nilecare::app

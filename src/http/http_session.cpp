@@ -195,16 +195,20 @@ void HttpSession::OnContinueWritten(beast::error_code ec, std::size_t) {
   DoReadSome();
 }
 
+void HttpSession::AssignIds(const Request& request) {
+  auto request_id = core::SanitizeRequestId(HeaderValue(request, "X-Request-ID"));
+  context_.request_id = request_id ? std::move(*request_id) : core::NewUuid();
+  auto correlation_id = core::SanitizeRequestId(HeaderValue(request, "X-Correlation-ID"));
+  context_.correlation_id = correlation_id ? std::move(*correlation_id) : context_.request_id;
+}
+
 void HttpSession::HandleRequest() {
   phase_ = Phase::kHandling;
   deadline_.cancel();
   request_ = parser_->release();
   parser_.reset();
 
-  auto request_id = core::SanitizeRequestId(HeaderValue(request_, "X-Request-ID"));
-  context_.request_id = request_id ? std::move(*request_id) : core::NewUuid();
-  auto correlation_id = core::SanitizeRequestId(HeaderValue(request_, "X-Correlation-ID"));
-  context_.correlation_id = correlation_id ? std::move(*correlation_id) : context_.request_id;
+  AssignIds(request_);
 
   awaiting_handler_ = true;
   auto self = shared_from_this();
@@ -243,13 +247,21 @@ void HttpSession::Reject(Status status, std::string_view code, std::string_view 
   // The request could not be read: answer once, then close the connection, since the
   // rest of the byte stream cannot be trusted to start at a message boundary.
   if (phase_ == Phase::kIdle) BeginRequest();
+  request_ = Request{};
+  if (parser_ && parser_->is_header_done()) {
+    // 413/417 come after a complete header: keep the caller's ids and method for the
+    // reply, the metrics and the log line.
+    const auto& header = parser_->get();
+    request_.method_string(header.method_string());
+    request_.version(header.version());
+    AssignIds(header);
+  }
   if (context_.request_id.empty()) context_.request_id = core::NewUuid();
   if (context_.correlation_id.empty()) context_.correlation_id = context_.request_id;
   parser_.reset();
   deadline_.cancel();
   phase_ = Phase::kHandling;
   response_ = std::make_shared<Response>(ErrorResponse(context_, status, code, message));
-  request_ = Request{};
   Write(false);
 }
 

@@ -38,6 +38,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void OnRead(boost::beast::error_code ec, std::size_t bytes);
   void OnHeaderDone();
   void OnContinueWritten(boost::beast::error_code ec, std::size_t bytes);
+  void AssignIds(const Request& request);
   void HandleRequest();
   void OnResponse(Response&& response);
   void Reject(Status status, std::string_view code, std::string_view message);

@@ -1,6 +1,6 @@
 #pragma once
 // Stable error codes of the NileCareResponse envelope. Clients branch on these strings,
-// so they never change once shipped; docs/errors.md lists them with their HTTP statuses.
+// so they never change once shipped; the README's "Error codes" table lists them.
 
 #include <string_view>
 

@@ -1,0 +1,317 @@
+// nilecare-dev-kafka: a Kafka-protocol broker for local runs and tests.
+//
+// Debian 12 ships no Kafka broker, but librdkafka ships the mock cluster its own test suite
+// uses. Running it in a process of its own lets every client (the gateway's librdkafka,
+// kafkajs in the npm tests) reach it over TCP like a real cluster. Production uses a real
+// Kafka cluster; nothing here is meant for it.
+//
+// The mock picks its listener ports itself, so the bootstrap list is published in a file
+// (--bootstrap-file) that scripts/stack.sh waits for.
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include <pthread.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace nilecare::tools {
+namespace {
+
+constexpr std::string_view kProgram = "nilecare-dev-kafka";
+constexpr int kDefaultBrokers = 1;
+constexpr int kMaxBrokers = 32;
+constexpr int kDefaultPartitions = 1;
+constexpr int kMaxPartitions = 1024;
+// Kafka's usual production replication factor; the mock cannot place more replicas than it
+// has brokers.
+constexpr int kMaxReplication = 3;
+constexpr int kExitUsage = 2;
+constexpr int kExitFailure = 1;
+
+constexpr std::string_view kUsage =
+    "usage: nilecare-dev-kafka [--brokers N] [--bootstrap-file PATH]\n"
+    "                          [--topics a,b,c] [--partitions N] [--help]\n"
+    "\n"
+    "Runs librdkafka's mock Kafka cluster on 127.0.0.1 (random ports) until SIGTERM or\n"
+    "SIGINT. For local runs and tests only: it keeps everything in memory.\n"
+    "\n"
+    "  --brokers N            number of mock brokers (default 1)\n"
+    "  --bootstrap-file PATH  write the bootstrap list there once ready (atomically);\n"
+    "                         removed again on exit\n"
+    "  --topics a,b,c         topics to create up front (the mock rejects CreateTopics)\n"
+    "  --partitions N         partitions of each --topics topic (default 1)\n"
+    "  --help                 this text\n";
+
+struct Options {
+  int brokers = kDefaultBrokers;
+  int partitions = kDefaultPartitions;
+  std::string bootstrap_file;
+  std::vector<std::string> topics;
+  bool help = false;
+};
+
+std::optional<int> ParseCount(std::string_view text, int max) {
+  int value = 0;
+  const auto* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (ec != std::errc{} || ptr != end || value < 1 || value > max) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+std::vector<std::string> SplitList(std::string_view text) {
+  std::vector<std::string> items;
+  while (!text.empty()) {
+    const auto comma = text.find(',');
+    const auto item = text.substr(0, comma);
+    if (!item.empty()) {
+      items.emplace_back(item);
+    }
+    if (comma == std::string_view::npos) {
+      break;
+    }
+    text.remove_prefix(comma + 1);
+  }
+  return items;
+}
+
+// Returns the options, or an error message for the usage line.
+std::optional<Options> ParseArgs(int argc, char** argv, std::string& error) {
+  Options options;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    std::string_view value;
+    bool has_value = false;
+    // Accept both "--flag value" and "--flag=value": scripts tend to use either.
+    if (const auto eq = arg.find('='); arg.starts_with("--") && eq != std::string_view::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+      has_value = true;
+    }
+    auto next_value = [&]() -> std::optional<std::string_view> {
+      if (has_value) {
+        return value;
+      }
+      if (i + 1 >= argc) {
+        error = std::string(arg) + " needs a value";
+        return std::nullopt;
+      }
+      return std::string_view(argv[++i]);
+    };
+
+    if (arg == "--help" || arg == "-h") {
+      options.help = true;
+    } else if (arg == "--brokers") {
+      const auto text = next_value();
+      if (!text) {
+        return std::nullopt;
+      }
+      const auto count = ParseCount(*text, kMaxBrokers);
+      if (!count) {
+        error = "--brokers wants 1.." + std::to_string(kMaxBrokers);
+        return std::nullopt;
+      }
+      options.brokers = *count;
+    } else if (arg == "--partitions") {
+      const auto text = next_value();
+      if (!text) {
+        return std::nullopt;
+      }
+      const auto count = ParseCount(*text, kMaxPartitions);
+      if (!count) {
+        error = "--partitions wants 1.." + std::to_string(kMaxPartitions);
+        return std::nullopt;
+      }
+      options.partitions = *count;
+    } else if (arg == "--bootstrap-file") {
+      const auto text = next_value();
+      if (!text) {
+        return std::nullopt;
+      }
+      if (text->empty()) {
+        error = "--bootstrap-file wants a path";
+        return std::nullopt;
+      }
+      options.bootstrap_file = *text;
+    } else if (arg == "--topics") {
+      const auto text = next_value();
+      if (!text) {
+        return std::nullopt;
+      }
+      options.topics = SplitList(*text);
+    } else {
+      error = "unknown argument " + std::string(argv[i]);
+      return std::nullopt;
+    }
+  }
+  return options;
+}
+
+// Readers poll for the file: writing a temporary and renaming it means they never see a
+// half-written list.
+bool WriteFileAtomically(const std::string& path, const std::string& content) {
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << content;
+    out.close();
+    if (!out) {
+      std::cerr << kProgram << ": cannot write " << tmp << ": " << std::strerror(errno) << '\n';
+      std::error_code ignored;
+      std::filesystem::remove(tmp, ignored);
+      return false;
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::cerr << kProgram << ": cannot rename " << tmp << " to " << path << ": " << ec.message()
+              << '\n';
+    std::filesystem::remove(tmp, ec);
+    return false;
+  }
+  return true;
+}
+
+// Owns the rd_kafka_t the mock cluster needs for its bookkeeping, and the cluster itself;
+// the cluster must go before the handle.
+class MockCluster {
+ public:
+  MockCluster() = default;
+  MockCluster(const MockCluster&) = delete;
+  MockCluster& operator=(const MockCluster&) = delete;
+  ~MockCluster() {
+    if (cluster_ != nullptr) {
+      rd_kafka_mock_cluster_destroy(cluster_);
+    }
+    if (handle_ != nullptr) {
+      rd_kafka_destroy(handle_);
+    }
+  }
+
+  bool Start(int brokers) {
+    char errstr[512] = {};
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    // The handle never talks to a cluster; it only owns the mock. Level 4 hides the notice
+    // that it has no bootstrap.servers, which would mislead whoever reads this log.
+    for (const auto& [name, value] : {std::pair{"client.id", "nilecare-dev-kafka"},
+                                      std::pair{"log_level", "4"}}) {
+      if (rd_kafka_conf_set(conf, name, value, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
+        std::cerr << kProgram << ": " << errstr << '\n';
+        rd_kafka_conf_destroy(conf);
+        return false;
+      }
+    }
+    handle_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    if (handle_ == nullptr) {
+      // rd_kafka_new only takes ownership of conf on success.
+      rd_kafka_conf_destroy(conf);
+      std::cerr << kProgram << ": rd_kafka_new: " << errstr << '\n';
+      return false;
+    }
+    cluster_ = rd_kafka_mock_cluster_new(handle_, brokers);
+    if (cluster_ == nullptr) {
+      std::cerr << kProgram << ": rd_kafka_mock_cluster_new failed\n";
+      return false;
+    }
+    brokers_ = brokers;
+    return true;
+  }
+
+  bool CreateTopic(const std::string& topic, int partitions) {
+    const int replication = std::min(brokers_, kMaxReplication);
+    const rd_kafka_resp_err_t err =
+        rd_kafka_mock_topic_create(cluster_, topic.c_str(), partitions, replication);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      std::cerr << kProgram << ": cannot create topic " << topic << ": " << rd_kafka_err2str(err)
+                << '\n';
+      return false;
+    }
+    return true;
+  }
+
+  std::string Bootstraps() const { return rd_kafka_mock_cluster_bootstraps(cluster_); }
+
+ private:
+  rd_kafka_t* handle_ = nullptr;
+  rd_kafka_mock_cluster_t* cluster_ = nullptr;
+  int brokers_ = 0;
+};
+
+int Run(int argc, char** argv) {
+  std::string error;
+  const auto options = ParseArgs(argc, argv, error);
+  if (!options) {
+    std::cerr << kProgram << ": " << error << " (see --help)\n";
+    return kExitUsage;
+  }
+  if (options->help) {
+    std::cout << kUsage;
+    return EXIT_SUCCESS;
+  }
+
+  // Block the stop signals before librdkafka starts its threads, so they inherit the mask and
+  // the signal can only be taken by sigwait below, never interrupting a broker thread.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  if (const int rc = pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr); rc != 0) {
+    std::cerr << kProgram << ": pthread_sigmask: " << std::strerror(rc) << '\n';
+    return kExitFailure;
+  }
+  // A client that disconnects mid-response must not kill the broker.
+  std::signal(SIGPIPE, SIG_IGN);
+
+  MockCluster cluster;
+  if (!cluster.Start(options->brokers)) {
+    return kExitFailure;
+  }
+  for (const auto& topic : options->topics) {
+    if (!cluster.CreateTopic(topic, options->partitions)) {
+      return kExitFailure;
+    }
+  }
+  const std::string bootstraps = cluster.Bootstraps();
+  if (!options->bootstrap_file.empty() &&
+      !WriteFileAtomically(options->bootstrap_file, bootstraps + "\n")) {
+    return kExitFailure;
+  }
+  std::cerr << kProgram << ": ready pid=" << ::getpid() << " brokers=" << options->brokers
+            << " bootstrap=" << bootstraps << " topics=" << options->topics.size() << std::endl;
+
+  int signal_number = 0;
+  if (const int rc = sigwait(&stop_signals, &signal_number); rc != 0) {
+    std::cerr << kProgram << ": sigwait: " << std::strerror(rc) << '\n';
+    return kExitFailure;
+  }
+  // A stale bootstrap file would send the next reader to ports nobody listens on.
+  if (!options->bootstrap_file.empty()) {
+    std::error_code ignored;
+    std::filesystem::remove(options->bootstrap_file, ignored);
+  }
+  std::cerr << kProgram << ": stopping on " << ::strsignal(signal_number) << std::endl;
+  return EXIT_SUCCESS;
+}
+
+}  // namespace
+}  // namespace nilecare::tools
+
+int main(int argc, char** argv) { return nilecare::tools::Run(argc, argv); }
