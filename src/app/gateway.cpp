@@ -14,6 +14,7 @@
 #include "nilecare/http/dispatcher.hpp"
 #include "nilecare/observability/log.hpp"
 #include "nilecare/observability/metrics.hpp"
+#include "nilecare/rest/rest_gateway.hpp"
 #include "ops_endpoints.hpp"
 
 namespace nilecare::app {
@@ -49,6 +50,11 @@ struct Gateway::Impl {
   // first request everything it routes to exists (each reports its own readiness).
   void Build() {
     RegisterOpsEndpoints(dispatcher, ops);
+    if (!settings.routes.empty()) {
+      auto rest_component = std::make_unique<rest::RestGateway>(io, settings, metrics);
+      rest_component->RegisterRoutes(dispatcher);
+      components.push_back(std::move(rest_component));
+    }
     auto http_component =
         std::make_unique<HttpComponent>(io, settings.http, dispatcher, metrics);
     http = http_component.get();
@@ -163,6 +169,7 @@ int Gateway::Run() {
                                 {"config", impl.settings.source},
                                 {"http_port", static_cast<int>(impl.http->Port())},
                                 {"threads", impl.threads}});
+  for (const auto& warning : impl.settings.warnings) log::Warn("configuration", {{"warning", warning}});
   impl.WaitForSignal();
   impl.WatchReady();
 

@@ -5,10 +5,13 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <sstream>
+#include <variant>
 
 #include "nilecare/config/env_subst.hpp"
 #include "nilecare/config/units.hpp"
@@ -23,9 +26,28 @@ constexpr std::size_t kMiB = 1024 * kKiB;
 constexpr std::size_t kGiB = 1024 * kMiB;
 // Timeouts must not be zero; the reader words this bound as "greater than 0s".
 constexpr Duration kPositive{1};
-// Width of the "  service:  " column of Summary().
-constexpr std::size_t kSummaryIndent = 12;
-constexpr std::size_t kSummaryWidth = 96;
+// Width of the "  circuit_breaker: " column of Summary(), the longest section name.
+constexpr std::size_t kSummaryIndent = 19;
+constexpr std::size_t kSummaryWidth = 100;
+
+// `timeouts.default` names the class used when neither the route nor its upstream names one.
+// It shares the mapping with the classes, so no class can be called "default".
+constexpr std::string_view kDefaultClassKey = "default";
+// Each retry waits base_delay * 2^n; beyond this many the waits outlast any timeout class.
+constexpr int kMaxRetries = 10;
+// The breaker counts outcomes in 10 buckets of window/10; below 100ms a bucket is shorter
+// than a typical upstream call and the error rate becomes noise.
+constexpr Duration kMinBreakerWindow{100};
+constexpr std::size_t kMaxUpstreamConnections = 10000;
+constexpr std::size_t kMaxUpstreamPending = 100000;
+// A leeway of minutes would accept tokens that expired long ago.
+constexpr Duration kMaxJwtLeeway{std::chrono::minutes(5)};
+constexpr std::size_t kMaxValidateCacheSize = 10'000'000;
+// Fewer tracked clients than this evicts live buckets all the time, resetting their limits.
+constexpr long long kMinTrackedKeys = 100;
+// Redis refuses string values larger than this.
+constexpr std::size_t kMaxRedisValue = 512 * kMiB;
+constexpr int kMaxRedisDb = 1'000'000;
 
 // ---- One parse function per section ------------------------------------------------------
 // Each reads its keys into the settings (absent keys keep the defaults of settings.hpp);
@@ -71,6 +93,486 @@ void ParseHttp(SectionReader& section, GatewaySettings& settings) {
                       "the gateway)");
 }
 
+// ---- Helpers shared by the REST sections ---------------------------------------------------
+
+// Upstream names and timeout classes label metrics and log fields.
+bool IsName(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+  });
+}
+
+bool StartsWithNoCase(std::string_view text, std::string_view prefix) {
+  return text.size() >= prefix.size() &&
+         std::equal(prefix.begin(), prefix.end(), text.begin(), [](char p, char t) {
+           return p == (t >= 'A' && t <= 'Z' ? static_cast<char>(t - 'A' + 'a') : t);
+         });
+}
+
+std::string JoinWords(const std::vector<std::string>& words, std::string_view separator = ", ") {
+  std::string joined;
+  for (const std::string& word : words) {
+    if (!joined.empty()) joined += separator;
+    joined += word;
+  }
+  return joined;
+}
+
+// Why `path` cannot be a route prefix or an upstream base path, as the end of "a path ...",
+// or "" when it can. The dispatcher refuses request paths with empty or dot segments, so a
+// prefix containing one would never match anything.
+std::string PathProblem(std::string_view path) {
+  if (path.empty() || path.front() != '/') return "starting with '/'";
+  if (path.size() > 1 && path.back() == '/') return "without a trailing '/'";
+  for (char c : path) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte <= 0x20 || byte == 0x7f || c == '?' || c == '#' || c == '\\') {
+      return "without spaces, control characters, '?', '#' or '\\'";
+    }
+  }
+  if (path == "/") return "";
+  for (std::size_t start = 1; start <= path.size();) {
+    const std::size_t end = std::min(path.find('/', start), path.size());
+    const std::string_view segment = path.substr(start, end - start);
+    if (segment.empty()) return "without empty segments (\"//\")";
+    if (segment == "." || segment == "..") return "without \".\" or \"..\" segments";
+    start = end + 1;
+  }
+  return "";
+}
+
+std::string UnknownClass(std::string_view name, const TimeoutSettings& timeouts) {
+  std::vector<std::string> known;
+  for (const auto& [class_name, deadline] : timeouts.classes) known.push_back(class_name);
+  std::string message = "unknown timeout class \"" + std::string(name) + "\" (known: " +
+                        JoinWords(known) + ")";
+  // `timeout: 30s` is the natural first guess; say what the key wants instead.
+  if (ParseDuration(name)) {
+    message += "; this key names a class: add one under timeouts: to use another duration";
+  }
+  return message;
+}
+
+// Reads `key` as the name of a timeout class, which must exist by now (timeouts: is parsed
+// before the sections that name classes).
+void ReadTimeoutClass(SectionReader& section, std::string_view key, std::string& out,
+                      const TimeoutSettings& timeouts) {
+  if (section.String(key, out) && !timeouts.classes.contains(out)) {
+    section.Fail(key, UnknownClass(out, timeouts));
+  }
+}
+
+// ---- auth -----------------------------------------------------------------------------------
+
+struct JwtAlgorithm {
+  std::string_view name;
+  bool hmac;
+  // HMAC keys shorter than the hash are refused by the verifier (RFC 7518 section 3.2);
+  // checking here too lets --check-config catch a short secret before start-up does.
+  std::size_t min_secret_bytes;
+};
+
+// The designed surface's algorithms. src/auth/jwt_verifier.cpp also verifies ES256; add it
+// here (needing public_key_file, like RS*) when the auth service signs with it.
+constexpr auto kJwtAlgorithms = std::to_array<JwtAlgorithm>({
+    {"HS256", true, 32},
+    {"HS384", true, 48},
+    {"HS512", true, 64},
+    {"RS256", false, 0},
+    {"RS384", false, 0},
+    {"RS512", false, 0},
+});
+
+const JwtAlgorithm* FindJwtAlgorithm(std::string_view name) {
+  for (const JwtAlgorithm& algorithm : kJwtAlgorithms) {
+    if (algorithm.name == name) return &algorithm;
+  }
+  return nullptr;
+}
+
+bool IsJwtAlgorithm(std::string_view name) { return FindJwtAlgorithm(name) != nullptr; }
+
+std::string JwtAlgorithmChoices() {
+  std::string choices = "one of ";
+  for (std::size_t i = 0; i < kJwtAlgorithms.size(); ++i) {
+    if (i > 0) choices += '|';
+    choices += kJwtAlgorithms[i].name;
+  }
+  return choices;
+}
+
+void Warn(GatewaySettings& settings, int line, std::string_view message) {
+  settings.warnings.push_back(settings.source + ":" + std::to_string(line) + ": " +
+                              std::string(message));
+}
+
+void ParseJwt(SectionReader& section, JwtSettings& jwt, GatewaySettings& settings) {
+  const bool listed =
+      section.StringList("algorithms", jwt.algorithms, JwtAlgorithmChoices(), IsJwtAlgorithm);
+  // A secret whose value is not a string has been reported; saying it is missing too would
+  // be noise.
+  const bool secret_read = section.String("secret", jwt.secret) || !section.Has("secret");
+  section.String("public_key_file", jwt.public_key_file);
+  section.String("issuer", jwt.issuer);
+  section.String("audience", jwt.audience);
+  section.Duration("leeway", jwt.leeway, Duration::zero(), kMaxJwtLeeway);
+
+  // With a bad item the list keeps its default, which must not trigger checks of its own.
+  if (!listed && section.Has("algorithms")) return;
+  if (jwt.algorithms.empty()) {
+    section.Fail("algorithms", "is empty: pin the algorithm the auth service signs with (" +
+                                   JwtAlgorithmChoices() + ")");
+    return;
+  }
+  const JwtAlgorithm* hmac = nullptr;  // the HS* algorithm needing the longest secret
+  const JwtAlgorithm* rsa = nullptr;
+  for (const std::string& name : jwt.algorithms) {
+    const JwtAlgorithm* algorithm = FindJwtAlgorithm(name);
+    if (algorithm->hmac) {
+      if (hmac == nullptr || algorithm->min_secret_bytes > hmac->min_secret_bytes) {
+        hmac = algorithm;
+      }
+    } else if (rsa == nullptr) {
+      rsa = algorithm;
+    }
+  }
+  if (hmac != nullptr && rsa != nullptr) {
+    section.Fail("algorithms",
+                 "mixes HMAC (HS*) and RSA (RS*) algorithms: accepting both lets a token "
+                 "HMAC-signed with the public key pass (algorithm confusion), so pin one family");
+    return;
+  }
+  if (hmac != nullptr) {
+    const std::string need = "at least " + std::to_string(hmac->min_secret_bytes) + " bytes (" +
+                             std::to_string(hmac->min_secret_bytes * 8) + " bits) for " +
+                             std::string(hmac->name);
+    // The secret itself never appears in a message, only its length.
+    if (secret_read && jwt.secret.empty()) {
+      section.Fail("secret", "expected " + need + ", got none (set secret: ${JWT_SECRET})");
+    } else if (secret_read && jwt.secret.size() < hmac->min_secret_bytes) {
+      section.Fail("secret",
+                   "expected " + need + ", got " + std::to_string(jwt.secret.size()) + " bytes");
+    }
+    if (!jwt.public_key_file.empty()) {
+      section.Fail("public_key_file", "is used only by RS* algorithms, and this list pins " +
+                                          std::string(hmac->name) +
+                                          ": remove it, or pin an RS* algorithm");
+    }
+  } else {
+    if (jwt.public_key_file.empty()) {
+      section.Fail("public_key_file", std::string(rsa->name) +
+                                          " needs the auth service's PEM public key: set "
+                                          "public_key_file");
+    }
+    if (!jwt.secret.empty()) {
+      section.Fail("secret", "is used only by HS* algorithms, and this list pins " +
+                                 std::string(rsa->name) +
+                                 ": remove it (the gateway needs no signing secret)");
+    }
+  }
+  if (jwt.issuer.empty()) {
+    Warn(settings, section.Line("issuer"),
+         "auth.jwt.issuer: not set, so tokens from any issuer are accepted");
+  }
+  if (jwt.audience.empty()) {
+    Warn(settings, section.Line("audience"),
+         "auth.jwt.audience: not set, so tokens for any audience are accepted");
+  }
+}
+
+void ParseAuth(SectionReader& section, GatewaySettings& settings) {
+  AuthSettings& auth = settings.auth.emplace();
+  if (section.Has("jwt")) {
+    // Present even when its value is bad, so that routes are not reported as lacking it too.
+    JwtSettings& jwt = auth.jwt.emplace();
+    if (SectionReader* reader = section.Map("jwt")) ParseJwt(*reader, jwt, settings);
+  }
+  section.Unsupported("validate_url", "remote token validation is not supported by this build yet");
+  section.Duration("validate_cache_ttl", auth.validate_cache_ttl, kPositive);
+  section.Int("validate_cache_size", auth.validate_cache_size, 1, kMaxValidateCacheSize);
+}
+
+// ---- timeouts, retry, circuit_breaker --------------------------------------------------------
+
+void ParseTimeouts(SectionReader& section, GatewaySettings& settings) {
+  TimeoutSettings& timeouts = settings.timeouts;
+  for (const std::string& name : section.Keys()) {
+    if (name == kDefaultClassKey) continue;
+    // A new class whose value is bad is still known, so routes naming it are not reported too.
+    Duration& deadline = timeouts.classes[name];
+    section.Duration(name, deadline, kPositive);
+    if (!IsName(name)) section.Fail(name, "class names are a-z, 0-9, '_' and '-'");
+  }
+  ReadTimeoutClass(section, kDefaultClassKey, timeouts.default_class, timeouts);
+}
+
+void ParseRetry(SectionReader& section, GatewaySettings& settings) {
+  RetrySettings& retry = settings.retry;
+  section.Int("retries", retry.retries, 0, kMaxRetries);
+  section.Duration("base_delay", retry.base_delay, kPositive);
+  section.Duration("max_delay", retry.max_delay, kPositive);
+  section.IntList("on_status", retry.on_status, 400, 599);
+  section.Int("budget_percent", retry.budget_percent, 0, 100);
+  section.Int("budget_min", retry.budget_min, 0, 1000);
+  if (retry.max_delay < retry.base_delay) {
+    section.Fail("max_delay", "is " + FormatDuration(retry.max_delay) + ", less than base_delay (" +
+                                  FormatDuration(retry.base_delay) + ")");
+  }
+}
+
+// The global section and the per-upstream override share these keys.
+void ReadCircuitBreaker(SectionReader& section, CircuitBreakerSettings& breaker) {
+  section.Duration("timeout", breaker.timeout, kPositive);
+  section.Int("error_threshold_percent", breaker.error_threshold_percent, 1, 100);
+  section.Int("volume_threshold", breaker.volume_threshold, 1);
+  section.Duration("window", breaker.window, kMinBreakerWindow);
+  section.Duration("reset_timeout", breaker.reset_timeout, kPositive);
+}
+
+void ParseCircuitBreaker(SectionReader& section, GatewaySettings& settings) {
+  ReadCircuitBreaker(section, settings.circuit_breaker);
+}
+
+// ---- upstreams ------------------------------------------------------------------------------
+
+struct UpstreamAddress {
+  std::string host;
+  std::uint16_t port{80};
+  std::string base_path;
+};
+
+// http://host[:port][/base] (host may be [ipv6]); no user info, query or fragment.
+std::optional<UpstreamAddress> ParseUpstreamUrl(std::string_view url) {
+  constexpr std::string_view kScheme = "http://";
+  if (!StartsWithNoCase(url, kScheme)) return std::nullopt;
+  const std::string_view rest = url.substr(kScheme.size());
+  const std::size_t slash = std::min(rest.find('/'), rest.size());
+  const std::string authority(rest.substr(0, slash));
+  std::string path(rest.substr(slash));
+  // ParseListenAddress wants a port; an authority without one gets HTTP's. Either way the
+  // host alphabet rules out '@' (credentials) and an unbracketed IPv6 address.
+  std::optional<ListenAddress> address = ParseListenAddress(authority);
+  if (!address) address = ParseListenAddress(authority + ":80");
+  if (!address || address->port == 0) return std::nullopt;
+  while (!path.empty() && path.back() == '/') path.pop_back();
+  if (!path.empty() && !PathProblem(path).empty()) return std::nullopt;
+  return UpstreamAddress{address->host, address->port, path};
+}
+
+void ParseUpstream(SectionReader& section, UpstreamSettings& upstream,
+                   const GatewaySettings& settings) {
+  if (section.Require("url") && section.String("url", upstream.url)) {
+    if (StartsWithNoCase(upstream.url, "https://")) {
+      section.Fail("url", "https upstreams are not supported: terminate TLS in a sidecar");
+    } else if (std::optional<UpstreamAddress> address = ParseUpstreamUrl(upstream.url)) {
+      upstream.host = std::move(address->host);
+      upstream.port = address->port;
+      upstream.base_path = std::move(address->base_path);
+    } else {
+      section.Reject("url", "a URL like http://host:port or http://host:port/base");
+    }
+  }
+  ReadTimeoutClass(section, "timeout", upstream.timeout_class, settings.timeouts);
+  section.Int("max_connections", upstream.max_connections, 1, kMaxUpstreamConnections);
+  section.Int("max_pending", upstream.max_pending, 0, kMaxUpstreamPending);
+  section.Duration("connect_timeout", upstream.connect_timeout, kPositive);
+  section.Duration("idle_timeout", upstream.idle_timeout, kPositive);
+  section.Size("max_response_body", upstream.max_response_body, 0, kGiB);
+  if (section.Has("circuit_breaker")) {
+    // Keys left out of the override keep the global section's values, not the built-in ones
+    // (circuit_breaker: is parsed before upstreams:).
+    upstream.circuit_breaker = settings.circuit_breaker;
+    if (SectionReader* breaker = section.Map("circuit_breaker")) {
+      ReadCircuitBreaker(*breaker, *upstream.circuit_breaker);
+    }
+  }
+}
+
+void ParseUpstreams(SectionReader& section, GatewaySettings& settings) {
+  for (const std::string& name : section.Keys()) {
+    UpstreamSettings upstream;
+    upstream.name = name;
+    if (!IsName(name)) {
+      section.Fail(name, "upstream names are a-z, 0-9, '_' and '-' (they label metrics and logs)");
+    }
+    if (SectionReader* reader = section.Map(name)) ParseUpstream(*reader, upstream, settings);
+    // Kept even when invalid, so that routes naming it are not reported as well.
+    settings.upstreams.push_back(std::move(upstream));
+  }
+}
+
+// ---- routes -----------------------------------------------------------------------------------
+
+constexpr auto kHttpMethods =
+    std::to_array<std::string_view>({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"});
+
+bool IsHttpMethod(std::string_view name) {
+  return std::find(kHttpMethods.begin(), kHttpMethods.end(), name) != kHttpMethods.end();
+}
+
+std::string HttpMethodChoices() {
+  std::string choices = "one of ";
+  for (std::size_t i = 0; i < kHttpMethods.size(); ++i) {
+    if (i > 0) choices += '|';
+    choices += kHttpMethods[i];
+  }
+  return choices;
+}
+
+bool IsRoleName(std::string_view role) {
+  return !role.empty() && std::none_of(role.begin(), role.end(), [](char c) {
+    return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f;
+  });
+}
+
+void ParseRoute(SectionReader& section, RouteSettings& route, GatewaySettings& settings,
+                std::map<std::string, int>& prefix_lines) {
+  if (section.Require("prefix") && section.String("prefix", route.prefix)) {
+    const std::string problem = PathProblem(route.prefix);
+    if (!problem.empty()) {
+      section.Reject("prefix", "a path " + problem);
+    } else if (const auto [first, inserted] =
+                   prefix_lines.emplace(route.prefix, section.Line("prefix"));
+               !inserted) {
+      section.Fail("prefix", "duplicate prefix \"" + route.prefix + "\" (first on line " +
+                                 std::to_string(first->second) + ")");
+    }
+  }
+  if (section.Require("upstream") && section.String("upstream", route.upstream)) {
+    const bool known = std::any_of(
+        settings.upstreams.begin(), settings.upstreams.end(),
+        [&](const UpstreamSettings& upstream) { return upstream.name == route.upstream; });
+    if (!known) {
+      std::vector<std::string> names;
+      for (const UpstreamSettings& upstream : settings.upstreams) names.push_back(upstream.name);
+      section.Fail("upstream", "unknown upstream \"" + route.upstream + "\" (" +
+                                   (names.empty() ? std::string("no upstreams: section")
+                                                  : "known: " + JoinWords(names)) +
+                                   ")");
+    }
+  }
+  const bool auth_read =
+      section.Enum("auth", route.auth,
+                   {{"required", RouteAuth::kRequired}, {"none", RouteAuth::kNone}}) ||
+      !section.Has("auth");
+  ReadTimeoutClass(section, "timeout", route.timeout_class, settings.timeouts);
+  // An empty list reads as "nothing allowed" to some and "anything" to others: neither is
+  // guessed.
+  if (section.StringList("methods", route.methods, HttpMethodChoices(), IsHttpMethod) &&
+      route.methods.empty()) {
+    section.Fail("methods", "is empty: leave methods out to allow every method");
+  }
+  if (section.StringList("roles", route.roles, "a role name without spaces", IsRoleName) &&
+      route.roles.empty()) {
+    section.Fail("roles", "is empty: leave roles out to allow any authenticated caller");
+  }
+  if (!auth_read) return;
+  if (route.auth == RouteAuth::kNone && !route.roles.empty()) {
+    section.Fail("roles", "need an authenticated caller, but this route has auth: none");
+  }
+  if (route.auth == RouteAuth::kRequired && !(settings.auth && settings.auth->jwt)) {
+    section.Fail("auth", "requires auth.jwt (or mark the route auth: none)");
+  }
+}
+
+void ParseRoutes(const std::vector<SectionReader*>& items, GatewaySettings& settings) {
+  std::map<std::string, int> prefix_lines;  // for duplicates: each prefix and its line
+  for (SectionReader* item : items) {
+    RouteSettings route;
+    ParseRoute(*item, route, settings, prefix_lines);
+    settings.routes.push_back(std::move(route));
+  }
+}
+
+// ---- rate_limit, redis, idempotency -------------------------------------------------------
+
+void ParseRateLimit(SectionReader& section, GatewaySettings& settings) {
+  RateLimitSettings& limits = settings.rate_limit.emplace();
+  // A bucket smaller than one token could never admit a request.
+  section.Number("per_user", limits.per_user, 0, /*above_min=*/true);
+  section.Number("per_user_burst", limits.per_user_burst, 1);
+  section.Number("per_ip", limits.per_ip, 0, /*above_min=*/true);
+  section.Number("per_ip_burst", limits.per_ip_burst, 1);
+  section.Int("max_tracked_keys", limits.max_tracked_keys, kMinTrackedKeys);
+}
+
+struct RedisAddress {
+  bool has_password{false};
+  std::string host;
+  std::uint16_t port{0};
+  int db{0};
+};
+
+// redis://[:password@]host:port[/db]
+std::optional<RedisAddress> ParseRedisUrl(std::string_view url) {
+  constexpr std::string_view kScheme = "redis://";
+  if (!StartsWithNoCase(url, kScheme)) return std::nullopt;
+  std::string_view rest = url.substr(kScheme.size());
+  RedisAddress address;
+  if (!rest.empty() && rest.front() == ':') {
+    // The password may contain '@' or '/' (unencoded, as operators paste it): it ends at the
+    // last '@'.
+    const std::size_t at = rest.rfind('@');
+    if (at == std::string_view::npos || at == 1) return std::nullopt;
+    address.has_password = true;
+    rest.remove_prefix(at + 1);
+  }
+  const std::size_t slash = std::min(rest.find('/'), rest.size());
+  const std::optional<ListenAddress> host_port =
+      ParseListenAddress(std::string(rest.substr(0, slash)));
+  if (!host_port || host_port->port == 0) return std::nullopt;
+  address.host = host_port->host;
+  address.port = host_port->port;
+  if (slash + 1 < rest.size()) {
+    const std::string_view db = rest.substr(slash + 1);
+    const auto [ptr, error] = std::from_chars(db.data(), db.data() + db.size(), address.db);
+    if (error != std::errc() || ptr != db.data() + db.size() || address.db < 0 ||
+        address.db > kMaxRedisDb) {
+      return std::nullopt;
+    }
+  }
+  return address;
+}
+
+// The URL with its user info (the password) replaced, for messages and the summary.
+std::string RedactUrl(std::string_view url) {
+  const std::size_t at = url.rfind('@');
+  if (at == std::string_view::npos) return std::string(url);
+  const std::size_t scheme_end = url.find("://");
+  const std::size_t start = scheme_end == std::string_view::npos || scheme_end > at
+                                ? 0
+                                : scheme_end + 3;
+  const bool colon = start < at && url[start] == ':';
+  return std::string(url.substr(0, start)) + (colon ? ":(set)" : "(set)") +
+         std::string(url.substr(at));
+}
+
+void ParseRedis(SectionReader& section, GatewaySettings& settings) {
+  RedisSettings& redis = settings.redis.emplace();
+  if (section.String("url", redis.url)) {
+    if (StartsWithNoCase(redis.url, "rediss://")) {
+      section.Fail("url", "TLS to Redis (rediss://) is not supported by this build yet");
+    } else if (!ParseRedisUrl(redis.url)) {
+      // Reject() would quote the value, password included.
+      section.Fail("url", "expected redis://[:password@]host:port[/db], got \"" +
+                              RedactUrl(redis.url) + "\"");
+    }
+  }
+  section.Duration("connect_timeout", redis.connect_timeout, kPositive);
+  section.Duration("command_timeout", redis.command_timeout, kPositive);
+  section.String("key_prefix", redis.key_prefix);
+}
+
+void ParseIdempotency(SectionReader& section, GatewaySettings& settings) {
+  IdempotencySettings& idempotency = settings.idempotency.emplace();
+  section.Duration("ttl", idempotency.ttl, kPositive);
+  section.Size("max_stored_body", idempotency.max_stored_body, 0, kMaxRedisValue);
+  // redis: comes earlier in kSections, so its absence is known here.
+  if (!settings.redis) {
+    section.FailHere("requires the redis section (stored replies are kept in Redis)");
+  }
+}
+
 // ---- One summary function per section (for --check-config; never print secrets) ---------
 
 std::string SummarizeService(const GatewaySettings& settings) {
@@ -96,19 +598,191 @@ std::string SummarizeHttp(const GatewaySettings& settings) {
          " idle_timeout=" + FormatDuration(http.idle_timeout);
 }
 
+std::string SummarizeAuth(const GatewaySettings& settings) {
+  if (!settings.auth) return "off (no auth: section; every route is auth: none)";
+  const AuthSettings& auth = *settings.auth;
+  if (!auth.jwt) return "no token verification (no auth.jwt)";
+  const JwtSettings& jwt = *auth.jwt;
+  std::string text = "jwt algorithms=" + JoinWords(jwt.algorithms, ",");
+  // Secrets are never printed, not even in part.
+  if (!jwt.secret.empty()) text += " secret=(set)";
+  if (!jwt.public_key_file.empty()) text += " public_key_file=" + jwt.public_key_file;
+  text += "\nissuer=" + (jwt.issuer.empty() ? std::string("(any)") : jwt.issuer);
+  text += " audience=" + (jwt.audience.empty() ? std::string("(any)") : jwt.audience);
+  return text + " leeway=" + FormatDuration(jwt.leeway);
+}
+
+std::string SummarizeTimeouts(const GatewaySettings& settings) {
+  std::string text;
+  for (const auto& [name, deadline] : settings.timeouts.classes) {
+    text += name + "=" + FormatDuration(deadline) + " ";
+  }
+  return text + "default=" + settings.timeouts.default_class;
+}
+
+std::string SummarizeRetry(const GatewaySettings& settings) {
+  const RetrySettings& retry = settings.retry;
+  std::vector<std::string> statuses;
+  for (int status : retry.on_status) statuses.push_back(std::to_string(status));
+  return "retries=" + std::to_string(retry.retries) +
+         " base_delay=" + FormatDuration(retry.base_delay) +
+         " max_delay=" + FormatDuration(retry.max_delay) +
+         " on_status=" + (statuses.empty() ? std::string("none") : JoinWords(statuses, ",")) +
+         "\nbudget_percent=" + std::to_string(retry.budget_percent) +
+         " budget_min=" + std::to_string(retry.budget_min);
+}
+
+std::string DescribeBreaker(const CircuitBreakerSettings& breaker) {
+  return "timeout=" + FormatDuration(breaker.timeout) +
+         " error_threshold_percent=" + std::to_string(breaker.error_threshold_percent) +
+         " volume_threshold=" + std::to_string(breaker.volume_threshold) +
+         "\nwindow=" + FormatDuration(breaker.window) +
+         " reset_timeout=" + FormatDuration(breaker.reset_timeout);
+}
+
+std::string SummarizeCircuitBreaker(const GatewaySettings& settings) {
+  return DescribeBreaker(settings.circuit_breaker);
+}
+
+// An upstream's override, as the keys that differ from the global section.
+std::string DescribeBreakerOverride(const CircuitBreakerSettings& breaker,
+                                    const CircuitBreakerSettings& global) {
+  std::string text;
+  const auto add = [&text](bool differs, const std::string& key_value) {
+    if (differs) text += " " + key_value;
+  };
+  add(breaker.timeout != global.timeout, "timeout=" + FormatDuration(breaker.timeout));
+  add(breaker.error_threshold_percent != global.error_threshold_percent,
+      "error_threshold_percent=" + std::to_string(breaker.error_threshold_percent));
+  add(breaker.volume_threshold != global.volume_threshold,
+      "volume_threshold=" + std::to_string(breaker.volume_threshold));
+  add(breaker.window != global.window, "window=" + FormatDuration(breaker.window));
+  add(breaker.reset_timeout != global.reset_timeout,
+      "reset_timeout=" + FormatDuration(breaker.reset_timeout));
+  return "circuit_breaker:" + (text.empty() ? std::string(" as the global one") : text);
+}
+
+std::string SummarizeUpstreams(const GatewaySettings& settings) {
+  if (settings.upstreams.empty()) return "none";
+  std::size_t width = 0;
+  for (const UpstreamSettings& upstream : settings.upstreams) {
+    width = std::max(width, upstream.name.size());
+  }
+  const std::string continuation = "\n" + std::string(width + 3, ' ');
+  std::string text;
+  for (const UpstreamSettings& upstream : settings.upstreams) {
+    if (!text.empty()) text += '\n';
+    std::string name = upstream.name;
+    name.resize(width, ' ');
+    text += name + "   " + upstream.url;
+    if (!upstream.timeout_class.empty()) text += " timeout=" + upstream.timeout_class;
+    text += " max_connections=" + std::to_string(upstream.max_connections) +
+            " max_pending=" + std::to_string(upstream.max_pending) + continuation +
+            "connect_timeout=" + FormatDuration(upstream.connect_timeout) +
+            " idle_timeout=" + FormatDuration(upstream.idle_timeout) +
+            " max_response_body=" + FormatSize(upstream.max_response_body);
+    if (upstream.circuit_breaker) {
+      text += continuation +
+              DescribeBreakerOverride(*upstream.circuit_breaker, settings.circuit_breaker);
+    }
+  }
+  return text;
+}
+
+// The class that decides a route's deadline: the route's, else its upstream's, else the
+// default (the order src/rest applies).
+std::string EffectiveClass(const GatewaySettings& settings, const RouteSettings& route) {
+  if (!route.timeout_class.empty()) return route.timeout_class;
+  for (const UpstreamSettings& upstream : settings.upstreams) {
+    if (upstream.name == route.upstream && !upstream.timeout_class.empty()) {
+      return upstream.timeout_class;
+    }
+  }
+  return settings.timeouts.default_class;
+}
+
+std::string SummarizeRoutes(const GatewaySettings& settings) {
+  if (settings.routes.empty()) return "none (no REST routing)";
+  std::size_t width = 0;
+  for (const RouteSettings& route : settings.routes) width = std::max(width, route.prefix.size());
+  std::string text;
+  for (const RouteSettings& route : settings.routes) {
+    if (!text.empty()) text += '\n';
+    std::string prefix = route.prefix;
+    prefix.resize(width, ' ');
+    const std::string klass = EffectiveClass(settings, route);
+    const auto deadline = settings.timeouts.classes.find(klass);
+    text += prefix + " -> " + route.upstream +
+            " auth=" + (route.auth == RouteAuth::kRequired ? "required" : "none") +
+            " timeout=" + klass;
+    if (deadline != settings.timeouts.classes.end()) {
+      text += " (" + FormatDuration(deadline->second) + ")";
+    }
+    if (!route.methods.empty()) text += " methods=" + JoinWords(route.methods, ",");
+    if (!route.roles.empty()) text += " roles=" + JoinWords(route.roles, ",");
+  }
+  return text;
+}
+
+std::string FormatNumber(double value) {
+  std::array<char, 32> buffer{};
+  const auto result = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value);
+  return std::string(buffer.data(), result.ptr);
+}
+
+std::string SummarizeRateLimit(const GatewaySettings& settings) {
+  if (!settings.rate_limit) return "off";
+  const RateLimitSettings& limits = *settings.rate_limit;
+  return "per_user=" + FormatNumber(limits.per_user) + "/s" +
+         " per_user_burst=" + FormatNumber(limits.per_user_burst) +
+         " per_ip=" + FormatNumber(limits.per_ip) + "/s" +
+         " per_ip_burst=" + FormatNumber(limits.per_ip_burst) +
+         "\nmax_tracked_keys=" + std::to_string(limits.max_tracked_keys);
+}
+
+std::string SummarizeRedis(const GatewaySettings& settings) {
+  if (!settings.redis) return "off";
+  const RedisSettings& redis = *settings.redis;
+  return "url=" + RedactUrl(redis.url) + " key_prefix=" + redis.key_prefix +
+         "\nconnect_timeout=" + FormatDuration(redis.connect_timeout) +
+         " command_timeout=" + FormatDuration(redis.command_timeout);
+}
+
+std::string SummarizeIdempotency(const GatewaySettings& settings) {
+  if (!settings.idempotency) return "off";
+  return "ttl=" + FormatDuration(settings.idempotency->ttl) +
+         " max_stored_body=" + FormatSize(settings.idempotency->max_stored_body);
+}
+
 // ---- The section table: adding a section is one parse function and one row here ----------
+
+using MappingParser = void (*)(SectionReader&, GatewaySettings&);
+// For a section whose value is a list of mappings (routes:).
+using ListParser = void (*)(const std::vector<SectionReader*>&, GatewaySettings&);
 
 struct SectionSpec {
   std::string_view name;
   bool required;
-  void (*parse)(SectionReader&, GatewaySettings&);
+  std::variant<MappingParser, ListParser> parse;
   std::string (*summarize)(const GatewaySettings&);
 };
 
+// Parsed in this order, whatever the file's order, and the cross-section checks rely on it:
+// a section may look at the settings of those above it (routes: at auth:, upstreams: and
+// timeouts:; upstreams: at timeouts: and circuit_breaker:; idempotency: at redis:).
 constexpr auto kSections = std::to_array<SectionSpec>({
     {"service", true, ParseService, SummarizeService},
     {"log", false, ParseLog, SummarizeLog},
     {"http", false, ParseHttp, SummarizeHttp},
+    {"auth", false, ParseAuth, SummarizeAuth},
+    {"timeouts", false, ParseTimeouts, SummarizeTimeouts},
+    {"retry", false, ParseRetry, SummarizeRetry},
+    {"circuit_breaker", false, ParseCircuitBreaker, SummarizeCircuitBreaker},
+    {"upstreams", false, ParseUpstreams, SummarizeUpstreams},
+    {"routes", false, ParseRoutes, SummarizeRoutes},
+    {"rate_limit", false, ParseRateLimit, SummarizeRateLimit},
+    {"redis", false, ParseRedis, SummarizeRedis},
+    {"idempotency", false, ParseIdempotency, SummarizeIdempotency},
 });
 
 // Sections of the designed surface whose adapters are not built yet.
@@ -116,14 +790,6 @@ constexpr auto kSections = std::to_array<SectionSpec>({
 // vitals thresholds are enforced when this build has no MQTT ingest. Move a name from here to
 // kSections when its adapter lands.
 constexpr auto kPlannedSections = std::to_array<std::string_view>({
-    "auth",
-    "timeouts",
-    "retry",
-    "circuit_breaker",
-    "upstreams",
-    "routes",
-    "idempotency",
-    "redis",
     "realtime",
     "mqtt",
     "thresholds",
@@ -154,7 +820,11 @@ void ParseDocument(const YAML::Node& root, GatewaySettings& settings, ProblemLis
       if (spec.required) problems.Add(0, std::string(spec.name) + ": required section is missing");
       continue;
     }
-    if (SectionReader* section = top.Map(spec.name)) spec.parse(*section, settings);
+    if (const auto* parse = std::get_if<MappingParser>(&spec.parse)) {
+      if (SectionReader* section = top.Map(spec.name)) (*parse)(*section, settings);
+    } else if (std::optional<std::vector<SectionReader*>> items = top.MapList(spec.name)) {
+      std::get<ListParser>(spec.parse)(*items, settings);
+    }
   }
   for (std::string_view name : kPlannedSections) {
     top.Unsupported(name, "this section is not supported by this build yet");
@@ -237,6 +907,10 @@ std::string Summary(const GatewaySettings& settings) {
       if (c == '\n') summary.append(kSummaryIndent, ' ');
     }
     summary += '\n';
+  }
+  if (!settings.warnings.empty()) {
+    summary += "  warnings:\n";
+    for (const std::string& warning : settings.warnings) summary += "    " + warning + "\n";
   }
   std::string line = "  not in this build:";
   for (std::size_t i = 0; i < kPlannedSections.size(); ++i) {

@@ -1,7 +1,9 @@
 #include "section_reader.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
+#include <cmath>
 
 #include "nilecare/config/units.hpp"
 
@@ -55,10 +57,21 @@ std::string DescribeRange(std::string_view noun, const std::string& min, const s
   return what;
 }
 
+// Shortest text that reads back as the same double: 0.5 -> "0.5", 100 -> "100".
+std::string FormatNumber(double value) {
+  std::array<char, 32> buffer{};
+  const auto result = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value);
+  return std::string(buffer.data(), result.ptr);
+}
+
 }  // namespace
 
-SectionReader::SectionReader(const YAML::Node& node, std::string path, ProblemList& problems)
-    : node_(node), path_(std::move(path)), problems_(problems) {
+SectionReader::SectionReader(const YAML::Node& node, std::string path, ProblemList& problems,
+                             int line)
+    : node_(node),
+      path_(std::move(path)),
+      problems_(problems),
+      line_(line > 0 ? line : node.Mark().line + 1) {
   if (!node_.IsMap()) return;
   for (auto it = node_.begin(); it != node_.end(); ++it) {
     Entry entry{"", it->first, it->second};
@@ -91,8 +104,31 @@ void SectionReader::Remember(std::string_view key) {
 
 bool SectionReader::Has(std::string_view key) {
   Remember(key);
-  return std::any_of(entries_.begin(), entries_.end(),
-                     [&](const Entry& e) { return e.key == key; });
+  return Find(key) != nullptr;
+}
+
+bool SectionReader::Require(std::string_view key) {
+  if (Has(key)) return true;
+  problems_.Add(line_, KeyPath(key) + ": required key is missing");
+  return false;
+}
+
+std::vector<std::string> SectionReader::Keys() const {
+  std::vector<std::string> keys;
+  keys.reserve(entries_.size());
+  for (const Entry& entry : entries_) keys.push_back(entry.key);
+  return keys;
+}
+
+const SectionReader::Entry* SectionReader::Find(std::string_view key) const {
+  const auto it =
+      std::find_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return e.key == key; });
+  return it == entries_.end() ? nullptr : &*it;
+}
+
+int SectionReader::Line(std::string_view key) const {
+  const Entry* entry = Find(key);
+  return entry == nullptr ? line_ : LineOf(*entry);
 }
 
 SectionReader::Entry* SectionReader::Take(std::string_view key) {
@@ -237,7 +273,33 @@ bool SectionReader::Listen(std::string_view key, ListenAddress& out) {
   return true;
 }
 
+bool SectionReader::Number(std::string_view key, double& out, double min, bool above_min) {
+  const std::string what =
+      std::string(above_min ? "a number greater than " : "a number of at least ") +
+      FormatNumber(min);
+  Entry* entry = Take(key);
+  if (entry == nullptr) return false;
+  const std::optional<std::string> text = ScalarOf(*entry, what);
+  if (!text) return false;
+  double value = 0;
+  const char* end = text->data() + text->size();
+  const auto [ptr, error] = std::from_chars(text->data(), end, value);
+  // from_chars also reads "inf" and "nan", which no setting means.
+  if (error != std::errc() || ptr != end || !std::isfinite(value) || value < min ||
+      (above_min && value == min)) {
+    Expected(*entry, what);
+    return false;
+  }
+  out = value;
+  return true;
+}
+
 bool SectionReader::StringList(std::string_view key, std::vector<std::string>& out) {
+  return StringList(key, out, "a string", nullptr);
+}
+
+bool SectionReader::StringList(std::string_view key, std::vector<std::string>& out,
+                               std::string_view what, bool (*valid)(std::string_view)) {
   constexpr std::string_view kWhat = "a list of strings like [a, b]";
   Entry* entry = Take(key);
   if (entry == nullptr) return false;
@@ -249,13 +311,49 @@ bool SectionReader::StringList(std::string_view key, std::vector<std::string>& o
   bool ok = true;
   for (std::size_t i = 0; i < entry->value.size(); ++i) {
     const YAML::Node item = entry->value[i];
-    if (!item.IsScalar()) {
+    if (!item.IsScalar() || (valid != nullptr && !valid(item.Scalar()))) {
       problems_.Add(item.Mark().line + 1, KeyPath(key) + "[" + std::to_string(i) +
-                                              "]: expected a string, got " + Describe(item));
+                                              "]: expected " + std::string(what) + ", got " +
+                                              Describe(item));
       ok = false;
       continue;
     }
     values.push_back(item.Scalar());
+  }
+  if (!ok) return false;
+  out = std::move(values);
+  return true;
+}
+
+bool SectionReader::IntList(std::string_view key, std::vector<int>& out, int min, int max) {
+  const std::string what =
+      "an integer between " + std::to_string(min) + " and " + std::to_string(max);
+  Entry* entry = Take(key);
+  if (entry == nullptr) return false;
+  if (!entry->value.IsSequence()) {
+    Expected(*entry, "a list of integers like [" + std::to_string(min) + ", " +
+                         std::to_string(max) + "]");
+    return false;
+  }
+  std::vector<int> values;
+  bool ok = true;
+  for (std::size_t i = 0; i < entry->value.size(); ++i) {
+    const YAML::Node item = entry->value[i];
+    int value = 0;
+    bool valid = item.IsScalar();
+    if (valid) {
+      const std::string& text = item.Scalar();
+      const char* end = text.data() + text.size();
+      const auto [ptr, error] = std::from_chars(text.data(), end, value);
+      valid = error == std::errc() && ptr == end && value >= min && value <= max;
+    }
+    if (!valid) {
+      problems_.Add(item.Mark().line + 1, KeyPath(key) + "[" + std::to_string(i) +
+                                              "]: expected " + what + ", got " + Describe(item));
+      ok = false;
+      continue;
+    }
+    values.push_back(value);
   }
   if (!ok) return false;
   out = std::move(values);
@@ -269,8 +367,33 @@ SectionReader* SectionReader::Map(std::string_view key) {
     Expected(*entry, "a mapping of settings");
     return nullptr;
   }
-  children_.push_back(std::make_unique<SectionReader>(entry->value, KeyPath(key), problems_));
+  children_.push_back(
+      std::make_unique<SectionReader>(entry->value, KeyPath(key), problems_, LineOf(*entry)));
   return children_.back().get();
+}
+
+std::optional<std::vector<SectionReader*>> SectionReader::MapList(std::string_view key) {
+  Entry* entry = Take(key);
+  if (entry == nullptr) return std::nullopt;
+  std::vector<SectionReader*> items;
+  if (entry->value.IsNull()) return items;
+  if (!entry->value.IsSequence()) {
+    Expected(*entry, "a list of mappings (one \"- { ... }\" per item)");
+    return std::nullopt;
+  }
+  for (std::size_t i = 0; i < entry->value.size(); ++i) {
+    const YAML::Node item = entry->value[i];
+    const std::string item_path = KeyPath(key) + "[" + std::to_string(i) + "]";
+    if (!item.IsMap()) {
+      problems_.Add(item.Mark().line + 1,
+                    item_path + ": expected a mapping of settings, got " + Describe(item));
+      continue;
+    }
+    children_.push_back(
+        std::make_unique<SectionReader>(item, item_path, problems_, item.Mark().line + 1));
+    items.push_back(children_.back().get());
+  }
+  return items;
 }
 
 void SectionReader::Unsupported(std::string_view key, std::string_view message) {
@@ -280,13 +403,20 @@ void SectionReader::Unsupported(std::string_view key, std::string_view message) 
 }
 
 void SectionReader::Fail(std::string_view key, std::string_view message) {
-  for (const Entry& entry : entries_) {
-    if (entry.key == key) {
-      problems_.Add(LineOf(entry), KeyPath(key) + ": " + std::string(message));
-      return;
-    }
+  problems_.Add(Line(key), KeyPath(key) + ": " + std::string(message));
+}
+
+void SectionReader::FailHere(std::string_view message) {
+  problems_.Add(line_, (path_.empty() ? std::string("top level") : path_) + ": " +
+                           std::string(message));
+}
+
+void SectionReader::Reject(std::string_view key, std::string_view what) {
+  if (const Entry* entry = Find(key)) {
+    Expected(*entry, what);
+    return;
   }
-  problems_.Add(node_.Mark().line + 1, KeyPath(key) + ": " + std::string(message));
+  problems_.Add(line_, KeyPath(key) + ": expected " + std::string(what));
 }
 
 std::string SectionReader::Suggestion(std::string_view key) const {

@@ -6,6 +6,9 @@
 // and leaves the default too, so that loading goes on and finds the other problems. Once the
 // section has been read, ReportUnknownKeys() reports every key that no getter asked for: a
 // misspelled key must not silently fall back to its default.
+// Lists of mappings (`routes:`) are read with MapList(), one reader per item, whose paths
+// carry the index: routes[3].upstream. Mappings whose keys are names the operator chooses
+// (`upstreams:`, `timeouts:`) are walked with Keys().
 // Private to src/config: this is the only place (with loader.cpp) that sees yaml-cpp.
 
 #include <yaml-cpp/yaml.h>
@@ -30,14 +33,27 @@ class SectionReader {
  public:
   // `node` is the section's value: a mapping, or null (a section whose keys are all commented
   // out), which reads as an empty mapping. `path` is its dotted key path, "" for the top level.
-  SectionReader(const YAML::Node& node, std::string path, ProblemList& problems);
+  // `line` is the line of the key (or list item) that holds it, 0 = the node's own line.
+  SectionReader(const YAML::Node& node, std::string path, ProblemList& problems, int line = 0);
   SectionReader(const SectionReader&) = delete;
   SectionReader& operator=(const SectionReader&) = delete;
 
   const std::string& Path() const { return path_; }
 
+  // The line of the key that holds this mapping (for a list item, the item's line).
+  int Line() const { return line_; }
+  // The line of `key`, or Line() when the key is absent.
+  int Line(std::string_view key) const;
+
   // Whether the key is present; does not consume it.
   bool Has(std::string_view key);
+
+  // The keys present, in file order, without consuming them: for mappings whose keys are
+  // names chosen by the operator (upstream names, timeout classes).
+  std::vector<std::string> Keys() const;
+
+  // Has(key), reporting "<path.key>: required key is missing" when it is absent.
+  bool Require(std::string_view key);
 
   // Each returns true when the key was present and its value valid (and stored in `out`).
   bool String(std::string_view key, std::string& out);
@@ -51,7 +67,15 @@ class SectionReader {
   bool Size(std::string_view key, std::size_t& out, std::size_t min = 0,
             std::size_t max = std::numeric_limits<std::size_t>::max());
   bool Listen(std::string_view key, ListenAddress& out);
+  // A decimal number such as 50 or 0.5. `min` itself is refused when `above_min` is set
+  // (a rate must be greater than 0, however small).
+  bool Number(std::string_view key, double& out, double min, bool above_min = false);
   bool StringList(std::string_view key, std::vector<std::string>& out);
+  // Each item must pass `valid`; a bad item is reported with its own line and index:
+  //   <path.key>[1]: expected <what>, got "<item>"
+  bool StringList(std::string_view key, std::vector<std::string>& out, std::string_view what,
+                  bool (*valid)(std::string_view));
+  bool IntList(std::string_view key, std::vector<int>& out, int min, int max);
 
   template <typename T>
   bool Int(std::string_view key, T& out, long long min = std::numeric_limits<long long>::min(),
@@ -66,12 +90,23 @@ class SectionReader {
   // unknown keys). nullptr when the key is absent or is not a mapping (reported).
   SectionReader* Map(std::string_view key);
 
+  // A list of mappings, one reader per item (owned by this one), with the path "<key>[i]". An
+  // item that is not a mapping is reported and left out. nullopt when the key is absent or its
+  // value is not a list (reported); a null value (every item commented out) is an empty list.
+  std::optional<std::vector<SectionReader*>> MapList(std::string_view key);
+
   // A key of the designed surface that this build does not implement yet: when present it is
   // an error ("<path.key>: <message>"), so that nobody believes the feature is on.
   void Unsupported(std::string_view key, std::string_view message);
 
-  // A problem found by a cross-key check in a parse function, reported at the key's line.
+  // A problem found by a cross-key check in a parse function, reported at the key's line
+  // (at Line() when the key is absent): "<path.key>: <message>".
   void Fail(std::string_view key, std::string_view message);
+  // A problem with this mapping as a whole, at Line(): "<path>: <message>".
+  void FailHere(std::string_view message);
+  // For a value a getter accepted but a later check refused: "<path.key>: expected <what>,
+  // got <value>", the value quoted as the getters quote it. Not for secrets: use Fail().
+  void Reject(std::string_view key, std::string_view what);
 
   // Reports the keys no getter asked for, here and in the nested readers.
   void ReportUnknownKeys();
@@ -95,9 +130,13 @@ class SectionReader {
   static int LineOf(const Entry& entry);
   std::string Suggestion(std::string_view key) const;
 
+  // The entry of `key` (consumed or not), or nullptr.
+  const Entry* Find(std::string_view key) const;
+
   YAML::Node node_;
   std::string path_;
   ProblemList& problems_;
+  int line_;
   std::vector<Entry> entries_;
   std::vector<std::string> known_keys_;
   std::vector<std::unique_ptr<SectionReader>> children_;

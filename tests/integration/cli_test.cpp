@@ -30,7 +30,17 @@ TEST(CliTest, UnknownArgumentIsAUsageError) {
   EXPECT_NE(result.output.find("--frobnicate"), std::string::npos);
 }
 
+TEST(CliTest, ProductionConfigNeedsItsSecret) {
+  unsetenv("JWT_SECRET");
+  const auto result =
+      RunGateway({"--config", kSourceDir + "/config/gateway.yaml", "--check-config"});
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_NE(result.output.find("JWT_SECRET"), std::string::npos) << result.output;
+}
+
 TEST(CliTest, ShippedConfigsPassCheckConfig) {
+  // The production config takes its JWT secret from the environment, with no default.
+  setenv("JWT_SECRET", "cli-test-secret-0123456789abcdef0123456789", 1);
   for (const char* name : {"config/gateway.yaml", "config/gateway.dev.yaml"}) {
     SCOPED_TRACE(name);
     const auto result = RunGateway({"--config", kSourceDir + "/" + name, "--check-config"});

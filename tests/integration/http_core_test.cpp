@@ -32,7 +32,11 @@ class HttpCoreTest : public ::testing::Test {
     gateway_ = new GatewayProcess(kConfig);
     ASSERT_TRUE(gateway_->Start()) << gateway_->Output();
     ASSERT_TRUE(gateway_->WaitReady()) << gateway_->Output();
+    suite_ready_ = true;
   }
+  // gtest turns a failed SetUpTestSuite into skipped tests, which ctest would not count
+  // as failures: fail every test of the suite instead.
+  void SetUp() override { ASSERT_TRUE(suite_ready_) << "suite set-up failed (see above)"; }
   static void TearDownTestSuite() {
     delete gateway_;
     gateway_ = nullptr;
@@ -58,7 +62,9 @@ class HttpCoreTest : public ::testing::Test {
   }
 
   static GatewayProcess* gateway_;
+  static bool suite_ready_;
 };
+bool HttpCoreTest::suite_ready_ = false;
 
 GatewayProcess* HttpCoreTest::gateway_ = nullptr;
 

@@ -6,7 +6,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace nilecare::config {
 
@@ -46,11 +49,131 @@ struct HttpSettings {
   std::size_t max_connections{10000};                 // accepted beyond this: closed at once
 };
 
+// jwt: { algorithms, secret, public_key_file, issuer, audience, leeway }
+// Exactly the listed algorithms are accepted (pinned); HS* need `secret`, RS* need
+// `public_key_file` (PEM). issuer/audience empty = not checked (the loader warns).
+struct JwtSettings {
+  std::vector<std::string> algorithms{"HS256"};
+  std::string secret{};
+  std::string public_key_file{};
+  std::string issuer{};
+  std::string audience{};
+  Duration leeway{std::chrono::seconds(30)};
+};
+
+// auth: { jwt, validate_url, validate_cache_ttl, validate_cache_size }
+// Local JWT verification when `jwt` is set; otherwise remote validation through
+// validate_url (the auth service's POST /api/v1/auth/validate), answers cached briefly.
+struct AuthSettings {
+  std::optional<JwtSettings> jwt{};
+  std::string validate_url{};
+  Duration validate_cache_ttl{std::chrono::seconds(30)};
+  std::size_t validate_cache_size{10000};
+};
+
+// timeouts: { <class>: <duration>, ... } — whole-call deadlines (retries included) by
+// class; routes and upstreams name a class. A route with none uses `default_class`.
+struct TimeoutSettings {
+  std::map<std::string, Duration> classes{{"auth", std::chrono::seconds(5)},
+                                          {"database", std::chrono::seconds(10)},
+                                          {"external", std::chrono::seconds(30)},
+                                          {"reports", std::chrono::seconds(120)}};
+  std::string default_class{"database"};
+};
+
+// retry: { retries, base_delay, max_delay, on_status, budget_percent, budget_min }
+struct RetrySettings {
+  int retries{3};
+  Duration base_delay{std::chrono::milliseconds(100)};
+  Duration max_delay{std::chrono::seconds(2)};
+  std::vector<int> on_status{429, 503};
+  int budget_percent{20};  // retries in flight <= max(budget_min, percent of active calls)
+  int budget_min{3};
+};
+
+// circuit_breaker: { timeout, error_threshold_percent, volume_threshold, window,
+//                    reset_timeout } — opossum's semantics, one breaker per upstream.
+struct CircuitBreakerSettings {
+  Duration timeout{std::chrono::seconds(5)};  // a slower call counts as a failure
+  int error_threshold_percent{50};
+  int volume_threshold{10};  // fewer calls than this in the window never open it
+  Duration window{std::chrono::seconds(10)};
+  Duration reset_timeout{std::chrono::seconds(30)};
+};
+
+// upstreams: { <name>: { url, timeout, max_connections, max_pending, connect_timeout,
+//                        circuit_breaker } }
+struct UpstreamSettings {
+  std::string name{};
+  std::string url{};        // http://host:port[/base]; only http (TLS: terminate in a sidecar)
+  std::string host{};       // parsed from url
+  std::uint16_t port{80};   // parsed from url
+  std::string base_path{};  // parsed from url, "" or "/base" (prepended to request paths)
+  std::string timeout_class{};  // "" = the route's or timeouts.default_class
+  std::size_t max_connections{64};
+  std::size_t max_pending{256};  // requests waiting for a connection; more -> 503
+  Duration connect_timeout{std::chrono::seconds(2)};
+  // Kept below the usual upstream keep-alive timeout (Node.js closes idle sockets after
+  // 5s), so the pool drops a connection before the upstream does.
+  Duration idle_timeout{std::chrono::seconds(4)};
+  std::size_t max_response_body{16 * 1024 * 1024};  // larger replies -> 502
+  std::optional<CircuitBreakerSettings> circuit_breaker{};  // overrides the global one
+};
+
+enum class RouteAuth { kRequired, kNone };
+
+// routes: [ { prefix, upstream, auth, timeout, methods, roles } ] — longest prefix wins.
+struct RouteSettings {
+  std::string prefix{};
+  std::string upstream{};
+  RouteAuth auth{RouteAuth::kRequired};
+  std::string timeout_class{};          // "" = the upstream's, else timeouts.default_class
+  std::vector<std::string> methods{};   // empty = any
+  std::vector<std::string> roles{};     // empty = any authenticated user
+};
+
+// rate_limit: { per_user, per_user_burst, per_ip, per_ip_burst, max_tracked_keys }
+// Token buckets: requests per second and burst size; authenticated callers are keyed by
+// user id, anonymous ones by client address.
+struct RateLimitSettings {
+  double per_user{50.0};
+  double per_user_burst{100.0};
+  double per_ip{20.0};
+  double per_ip_burst{40.0};
+  std::size_t max_tracked_keys{100000};
+};
+
+// redis: { url, connect_timeout, command_timeout, key_prefix }
+struct RedisSettings {
+  std::string url{"redis://127.0.0.1:6379"};
+  Duration connect_timeout{std::chrono::seconds(2)};
+  Duration command_timeout{std::chrono::seconds(1)};
+  std::string key_prefix{"nilecare:"};
+};
+
+// idempotency: { ttl, max_stored_body } — needs `redis`.
+struct IdempotencySettings {
+  Duration ttl{std::chrono::hours(24)};
+  std::size_t max_stored_body{1024 * 1024};  // larger replies are not stored (not replayable)
+};
+
 struct GatewaySettings {
   std::string source;  // the file the settings came from, for messages
+  // Legal but risky choices ("<file>:<line>: <key.path>: ..."), e.g. an unset auth.jwt.issuer:
+  // printed by --check-config, to be logged at start-up.
+  std::vector<std::string> warnings{};
   ServiceSettings service{};
   LogSettings log{};
   HttpSettings http{};
+  std::optional<AuthSettings> auth{};
+  TimeoutSettings timeouts{};
+  RetrySettings retry{};
+  CircuitBreakerSettings circuit_breaker{};
+  std::vector<UpstreamSettings> upstreams{};
+  std::vector<RouteSettings> routes{};
+  std::optional<RateLimitSettings> rate_limit{};
+  std::optional<RedisSettings> redis{};
+  std::optional<IdempotencySettings> idempotency{};
 };
 
 }  // namespace nilecare::config

@@ -136,6 +136,69 @@ bool GatewayProcess::Running() {
 
 std::string GatewayProcess::Output() const { return ReadFile(output_path_); }
 
+ChildProcess::ChildProcess(std::vector<std::string> args) : dir_(MakeTempDir()) {
+  output_path_ = (fs::path(dir_) / "output.log").string();
+  pid_ = Spawn(args, output_path_);
+}
+
+ChildProcess::~ChildProcess() {
+  if (pid_ > 0 && !exit_code_) {
+    kill(pid_, SIGKILL);
+    Reap(pid_, true);
+  }
+  std::error_code ignored;
+  fs::remove_all(dir_, ignored);
+}
+
+std::optional<std::string> ChildProcess::WaitForOutput(const std::string& pattern,
+                                                       std::chrono::milliseconds timeout) {
+  const std::regex expression(pattern);
+  std::optional<std::string> found;
+  WaitFor(
+      [&] {
+        std::smatch match;
+        const std::string output = ReadFile(output_path_);
+        if (std::regex_search(output, match, expression)) {
+          found = match.size() > 1 ? match[1].str() : match[0].str();
+          return true;
+        }
+        if (!exit_code_) exit_code_ = Reap(pid_, false);
+        return exit_code_.has_value();
+      },
+      timeout);
+  return found;
+}
+
+std::optional<int> ChildProcess::WaitExit(std::chrono::milliseconds timeout) {
+  WaitFor(
+      [this] {
+        if (!exit_code_) exit_code_ = Reap(pid_, false);
+        return exit_code_.has_value();
+      },
+      timeout, 10ms);
+  return exit_code_;
+}
+
+void ChildProcess::Signal(int signal_number) {
+  if (pid_ > 0 && !exit_code_) kill(pid_, signal_number);
+}
+
+std::string ChildProcess::Output() const { return ReadFile(output_path_); }
+
+std::map<std::string, std::string> ReadStackEnv() {
+  std::map<std::string, std::string> values;
+  const char* path = std::getenv("NILECARE_STACK_ENV");
+  if (path == nullptr) return values;
+  std::istringstream lines(ReadFile(path));
+  std::string line;
+  while (std::getline(lines, line)) {
+    const auto equals = line.find('=');
+    if (equals == std::string::npos || line.starts_with('#')) continue;
+    values[line.substr(0, equals)] = line.substr(equals + 1);
+  }
+  return values;
+}
+
 CommandResult RunGateway(const std::vector<std::string>& args,
                          std::chrono::milliseconds timeout) {
   const std::string dir = MakeTempDir();

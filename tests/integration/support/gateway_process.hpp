@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -53,6 +54,34 @@ class GatewayProcess {
   std::optional<int> exit_code_;
   std::uint16_t port_{0};
 };
+
+// Any helper process of a test (a fault-injecting upstream, a real npm client):
+// output to a file, waited on with deadlines, killed when the test ends.
+class ChildProcess {
+ public:
+  explicit ChildProcess(std::vector<std::string> args);
+  ~ChildProcess();
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  // Waits until the output matches `pattern` (ECMAScript regex); returns the first
+  // capture group (or the whole match) or nullopt on timeout/exit.
+  std::optional<std::string> WaitForOutput(const std::string& pattern,
+                                           std::chrono::milliseconds timeout = 10s);
+  std::optional<int> WaitExit(std::chrono::milliseconds timeout);
+  void Signal(int signal_number);
+  std::string Output() const;
+
+ private:
+  std::string dir_;
+  std::string output_path_;
+  pid_t pid_{-1};
+  std::optional<int> exit_code_;
+};
+
+// KEY=VALUE lines of the file named by $NILECARE_STACK_ENV (written by scripts/stack.sh);
+// empty when unset.
+std::map<std::string, std::string> ReadStackEnv();
 
 // Runs the gateway binary with `args` to completion (for CLI tests).
 struct CommandResult {

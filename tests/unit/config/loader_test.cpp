@@ -225,11 +225,11 @@ TEST(LoaderTest, UnsupportedSectionIsAnError) {
   EXPECT_EQ(ProblemOf("service: {}\n\nkafka:\n  brokers: 127.0.0.1:9092\n"),
             "gw.yaml:3: kafka: this section is not supported by this build yet");
   const std::vector<std::string> problems =
-      ProblemsOf("service: {}\nmqtt: {}\nthresholds:\n  hr: {low: 40}\nroutes: []\n");
+      ProblemsOf("service: {}\nmqtt: {}\nthresholds:\n  hr: {low: 40}\nevents: []\n");
   EXPECT_EQ(problems, (std::vector<std::string>{
                           "gw.yaml:2: mqtt: this section is not supported by this build yet",
                           "gw.yaml:3: thresholds: this section is not supported by this build yet",
-                          "gw.yaml:5: routes: this section is not supported by this build yet",
+                          "gw.yaml:5: events: this section is not supported by this build yet",
                       }));
   EXPECT_EQ(ProblemOf("service: {}\nhttp:\n  tls: {cert: a, key: b}\n"),
             "gw.yaml:3: http.tls: TLS is not supported by this build yet (terminate TLS in front "
@@ -336,17 +336,54 @@ TEST(LoaderTest, LoadFileReportsUnreadableFile) {
   }
 }
 
+// The routes both shipped files declare (the spec's services), as "prefix upstream auth class".
+const std::vector<std::string> kShippedRoutes{
+    "/api/v1/auth auth none -",          "/api/v1/staff business required -",
+    "/api/v1/departments business required -", "/api/v1/working-hours business required -",
+    "/api/v1/appointments appointment required -", "/api/v1/invoices billing required -",
+    "/api/v1/claims billing required -", "/api/v1/payments payment required external",
+    "/api/v1/webhooks payment none -",
+};
+
+std::vector<std::string> RoutesOf(const GatewaySettings& s) {
+  std::vector<std::string> routes;
+  for (const auto& route : s.routes) {
+    routes.push_back(route.prefix + " " + route.upstream + " " +
+                     (route.auth == nilecare::config::RouteAuth::kRequired ? "required" : "none") +
+                     " " + (route.timeout_class.empty() ? "-" : route.timeout_class));
+  }
+  return routes;
+}
+
+// "name host:port class" for each upstream.
+std::vector<std::string> UpstreamsOf(const GatewaySettings& s) {
+  std::vector<std::string> upstreams;
+  for (const auto& upstream : s.upstreams) {
+    upstreams.push_back(upstream.name + " " + upstream.host + ":" + std::to_string(upstream.port) +
+                        " " + (upstream.timeout_class.empty() ? "-" : upstream.timeout_class));
+  }
+  return upstreams;
+}
+
+const std::vector<std::string> kShippedUpstreams{
+    "auth 127.0.0.1:7020 auth",       "business 127.0.0.1:7010 -", "appointment 127.0.0.1:7040 -",
+    "billing 127.0.0.1:7050 -",       "payment 127.0.0.1:7030 external",
+};
+
+const std::string kTestSecret = "a-test-secret-of-at-least-32-bytes!";
+
 TEST(LoaderTest, ShippedGatewayConfigLoads) {
   const std::filesystem::path path = RepoConfig("gateway.yaml");
   ASSERT_TRUE(std::filesystem::exists(path)) << path;
-  // Unset variables take the defaults written in the file...
-  const GatewaySettings defaults = LoadFile(path.string(), FakeEnv());
+  // Unset variables take the defaults written in the file; JWT_SECRET has none.
+  const GatewaySettings defaults = LoadFile(path.string(), FakeEnv({{"JWT_SECRET", kTestSecret}}));
   EXPECT_EQ(defaults.source, path.string());
   EXPECT_EQ(defaults.service.name, "nilecare-gateway");
   EXPECT_EQ(defaults.log.level, "info");
   EXPECT_EQ(defaults.log.format, LogFormat::kJson);
   EXPECT_EQ(defaults.http.listen.host, "0.0.0.0");
   EXPECT_EQ(defaults.http.listen.port, 7000);
+  EXPECT_TRUE(defaults.warnings.empty()) << ::testing::PrintToString(defaults.warnings);
   // ...and the file's values are the documented defaults of settings.hpp.
   const GatewaySettings built_in;
   EXPECT_EQ(defaults.service.threads, built_in.service.threads);
@@ -358,28 +395,123 @@ TEST(LoaderTest, ShippedGatewayConfigLoads) {
   EXPECT_EQ(defaults.http.idle_timeout, built_in.http.idle_timeout);
   EXPECT_EQ(defaults.http.max_connections, built_in.http.max_connections);
 
-  const GatewaySettings from_env = LoadFile(path.string(), FakeEnv({
-                                                               {"NILECARE_SERVICE_NAME", "gw-2"},
-                                                               {"NILECARE_LOG_LEVEL", "warn"},
-                                                               {"NILECARE_LOG_FORMAT", "text"},
-                                                               {"NILECARE_LISTEN", "[::]:8080"},
-                                                           }));
+  ASSERT_TRUE(defaults.auth && defaults.auth->jwt);
+  const nilecare::config::JwtSettings built_in_jwt;
+  EXPECT_EQ(defaults.auth->jwt->algorithms, built_in_jwt.algorithms);
+  EXPECT_EQ(defaults.auth->jwt->secret, kTestSecret);
+  EXPECT_EQ(defaults.auth->jwt->issuer, "nilecare-auth");
+  EXPECT_EQ(defaults.auth->jwt->audience, "nilecare");
+  EXPECT_EQ(defaults.auth->jwt->leeway, built_in_jwt.leeway);
+  EXPECT_EQ(defaults.auth->validate_url, "");
+  EXPECT_EQ(defaults.timeouts.classes, built_in.timeouts.classes);
+  EXPECT_EQ(defaults.timeouts.default_class, built_in.timeouts.default_class);
+  EXPECT_EQ(defaults.retry.retries, built_in.retry.retries);
+  EXPECT_EQ(defaults.retry.base_delay, built_in.retry.base_delay);
+  EXPECT_EQ(defaults.retry.max_delay, built_in.retry.max_delay);
+  EXPECT_EQ(defaults.retry.on_status, built_in.retry.on_status);
+  EXPECT_EQ(defaults.retry.budget_percent, built_in.retry.budget_percent);
+  EXPECT_EQ(defaults.retry.budget_min, built_in.retry.budget_min);
+  EXPECT_EQ(defaults.circuit_breaker.timeout, built_in.circuit_breaker.timeout);
+  EXPECT_EQ(defaults.circuit_breaker.error_threshold_percent,
+            built_in.circuit_breaker.error_threshold_percent);
+  EXPECT_EQ(defaults.circuit_breaker.volume_threshold, built_in.circuit_breaker.volume_threshold);
+  EXPECT_EQ(defaults.circuit_breaker.window, built_in.circuit_breaker.window);
+  EXPECT_EQ(defaults.circuit_breaker.reset_timeout, built_in.circuit_breaker.reset_timeout);
+  EXPECT_EQ(UpstreamsOf(defaults), kShippedUpstreams);
+  const nilecare::config::UpstreamSettings built_in_upstream;
+  for (const auto& upstream : defaults.upstreams) {
+    EXPECT_EQ(upstream.base_path, "");
+    EXPECT_EQ(upstream.max_connections, built_in_upstream.max_connections);
+    EXPECT_EQ(upstream.max_pending, built_in_upstream.max_pending);
+    EXPECT_FALSE(upstream.circuit_breaker.has_value());
+  }
+  EXPECT_EQ(RoutesOf(defaults), kShippedRoutes);
+  const nilecare::config::RateLimitSettings built_in_limits;
+  ASSERT_TRUE(defaults.rate_limit);
+  EXPECT_EQ(defaults.rate_limit->per_user, built_in_limits.per_user);
+  EXPECT_EQ(defaults.rate_limit->per_user_burst, built_in_limits.per_user_burst);
+  EXPECT_EQ(defaults.rate_limit->per_ip, built_in_limits.per_ip);
+  EXPECT_EQ(defaults.rate_limit->per_ip_burst, built_in_limits.per_ip_burst);
+  EXPECT_EQ(defaults.rate_limit->max_tracked_keys, built_in_limits.max_tracked_keys);
+  const nilecare::config::RedisSettings built_in_redis;
+  ASSERT_TRUE(defaults.redis);
+  EXPECT_EQ(defaults.redis->url, built_in_redis.url);
+  EXPECT_EQ(defaults.redis->connect_timeout, built_in_redis.connect_timeout);
+  EXPECT_EQ(defaults.redis->command_timeout, built_in_redis.command_timeout);
+  EXPECT_EQ(defaults.redis->key_prefix, built_in_redis.key_prefix);
+  const nilecare::config::IdempotencySettings built_in_idempotency;
+  ASSERT_TRUE(defaults.idempotency);
+  EXPECT_EQ(defaults.idempotency->ttl, built_in_idempotency.ttl);
+  EXPECT_EQ(defaults.idempotency->max_stored_body, built_in_idempotency.max_stored_body);
+
+  const GatewaySettings from_env =
+      LoadFile(path.string(), FakeEnv({
+                                  {"NILECARE_SERVICE_NAME", "gw-2"},
+                                  {"NILECARE_LOG_LEVEL", "warn"},
+                                  {"NILECARE_LOG_FORMAT", "text"},
+                                  {"NILECARE_LISTEN", "[::]:8080"},
+                                  {"JWT_SECRET", kTestSecret},
+                                  {"REDIS_URL", "redis://:pw@redis.internal:6380/1"},
+                              }));
   EXPECT_EQ(from_env.service.name, "gw-2");
   EXPECT_EQ(from_env.log.level, "warn");
   EXPECT_EQ(from_env.log.format, LogFormat::kText);
   EXPECT_EQ(from_env.http.listen.host, "::");
   EXPECT_EQ(from_env.http.listen.port, 8080);
+  EXPECT_EQ(from_env.redis->url, "redis://:pw@redis.internal:6380/1");
+}
+
+TEST(LoaderTest, ShippedGatewayConfigNeedsJwtSecret) {
+  const std::string path = RepoConfig("gateway.yaml").string();
+  const auto problems_with = [&path](const EnvLookup& env) {
+    try {
+      LoadFile(path, env);
+    } catch (const ConfigError& error) {
+      return error.Problems();
+    }
+    return std::vector<std::string>{};
+  };
+  // Production must set it: no default, and an empty or short value is refused.
+  const std::vector<std::string> unset = problems_with(FakeEnv());
+  ASSERT_EQ(unset.size(), 1u) << ::testing::PrintToString(unset);
+  EXPECT_NE(unset[0].find(": ${JWT_SECRET}: environment variable JWT_SECRET is not set"),
+            std::string::npos)
+      << unset[0];
+  const std::vector<std::string> empty = problems_with(FakeEnv({{"JWT_SECRET", ""}}));
+  ASSERT_EQ(empty.size(), 1u) << ::testing::PrintToString(empty);
+  EXPECT_NE(empty[0].find(": auth.jwt.secret: expected at least 32 bytes (256 bits) for HS256"),
+            std::string::npos)
+      << empty[0];
+  const std::vector<std::string> short_secret = problems_with(FakeEnv({{"JWT_SECRET", "secret"}}));
+  ASSERT_EQ(short_secret.size(), 1u) << ::testing::PrintToString(short_secret);
+  EXPECT_NE(short_secret[0].find("got 6 bytes"), std::string::npos) << short_secret[0];
 }
 
 TEST(LoaderTest, ShippedDevConfigLoads) {
   const std::filesystem::path path = RepoConfig("gateway.dev.yaml");
   ASSERT_TRUE(std::filesystem::exists(path)) << path;
+  // Nothing needs to be set for a local run.
   const GatewaySettings s = LoadFile(path.string(), FakeEnv());
   EXPECT_EQ(s.http.listen.host, "127.0.0.1");
   EXPECT_EQ(s.http.listen.port, 7000);
   EXPECT_EQ(s.log.format, LogFormat::kText);
   EXPECT_EQ(s.service.threads, 2);
   EXPECT_EQ(s.service.shutdown_grace, seconds(5));
+  EXPECT_TRUE(s.warnings.empty()) << ::testing::PrintToString(s.warnings);
+  ASSERT_TRUE(s.auth && s.auth->jwt);
+  EXPECT_GE(s.auth->jwt->secret.size(), 32u);
+  EXPECT_EQ(UpstreamsOf(s), kShippedUpstreams);
+  EXPECT_EQ(RoutesOf(s), kShippedRoutes);
+  EXPECT_FALSE(s.rate_limit.has_value());
+  ASSERT_TRUE(s.redis && s.idempotency);
+  EXPECT_EQ(s.redis->url, "redis://127.0.0.1:6379");
+
+  // The local stack's variables are picked up.
+  const GatewaySettings env = LoadFile(
+      path.string(), FakeEnv({{"JWT_SECRET", kTestSecret},
+                              {"NILECARE_REDIS_URL", "redis://127.0.0.1:26379"}}));
+  EXPECT_EQ(env.auth->jwt->secret, kTestSecret);
+  EXPECT_EQ(env.redis->url, "redis://127.0.0.1:26379");
 }
 
 TEST(LoaderTest, SummaryShowsEffectiveSettings) {
@@ -392,7 +524,7 @@ TEST(LoaderTest, SummaryShowsEffectiveSettings) {
   EXPECT_NE(summary.find("listen=[::1]:0"), std::string::npos) << summary;
   EXPECT_NE(summary.find("max_body=1MB"), std::string::npos) << summary;
   EXPECT_NE(summary.find("idle_timeout=65s"), std::string::npos) << summary;
-  EXPECT_NE(summary.find("not in this build: auth,"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("not in this build: realtime,"), std::string::npos) << summary;
   EXPECT_EQ(summary.back(), '\n');
 }
 
