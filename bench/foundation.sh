@@ -27,15 +27,10 @@ while (($#)); do
 done
 
 bash scripts/install-deps.sh --bench >/dev/null
-work=$(mktemp -d /tmp/nilecare-bench-XXXXXX)
-chmod 755 "$work"  # nginx workers run as www-data and must read the baseline body
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+. "$repo/bench/lib.sh"
+bench_init
+threads=1
 
 if ((build_time)); then
   start=$(date +%s.%N)
@@ -56,15 +51,6 @@ service: { name: bench, threads: 1, shutdown_grace: 1s }
 log: { level: warn, format: json }
 http: { listen: 127.0.0.1:$gw_port }
 YAML
-
-# wait_http URL: polls until URL answers 2xx, at most 10 s.
-wait_http() {
-  local deadline=$((SECONDS + 10))
-  until curl -sf -o /dev/null "$1"; do
-    if ((SECONDS >= deadline)); then echo "foundation.sh: $1 did not answer" >&2; exit 1; fi
-    sleep 0.002
-  done
-}
 
 # Start-to-ready: spawn to the first 200 from /ready, five times, median.
 ready_ms=()
@@ -108,19 +94,9 @@ nginx -c "$work/nginx.conf" -p "$work" &
 pids+=("$!")
 wait_http "http://127.0.0.1:$nginx_port/health"
 
-# wrk prints latency percentiles with --latency; pull req/s, p50, p99.
-run_wrk() {
-  local url=$1 out
-  out=$(wrk -t1 -c"$connections" -d"$duration" --latency "$url")
-  local rps p50 p99
-  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-  p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
-  p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-  echo "$rps $p50 $p99"
-}
 wrk -t1 -c"$connections" -d2s "http://127.0.0.1:$gw_port/health" >/dev/null  # warm-up
-read -r nginx_rps nginx_p50 nginx_p99 < <(run_wrk "http://127.0.0.1:$nginx_port/health")
-read -r gw_rps gw_p50 gw_p99 < <(run_wrk "http://127.0.0.1:$gw_port/health")
+read -r nginx_rps nginx_p50 nginx_p99 _ < <(run_wrk "http://127.0.0.1:$nginx_port/health")
+read -r gw_rps gw_p50 gw_p99 _ < <(run_wrk "http://127.0.0.1:$gw_port/health")
 ratio=$(echo "scale=2; $gw_rps / $nginx_rps" | bc)
 
 binary_kib=$(( $(stat -c %s "$binary") / 1024 ))

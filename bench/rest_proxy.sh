@@ -34,15 +34,9 @@ bash scripts/install-deps.sh --bench >/dev/null
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build --target nilecare-gateway nilecare-jwt-mint -j"$(nproc)" >/dev/null
 
-work=$(mktemp -d /tmp/nilecare-rest-bench-XXXXXX)
-chmod 755 "$work"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+. "$repo/bench/lib.sh"
+bench_init
 
 upstream_port=17910
 proxy_port=17911
@@ -101,14 +95,6 @@ routes:
   - { prefix: /api/v1/appointments, upstream: service }
 YAML
 
-wait_http() {
-  local deadline=$((SECONDS + 10))
-  until curl -s -o /dev/null "$1"; do
-    if ((SECONDS >= deadline)); then echo "rest_proxy.sh: $1 did not answer" >&2; exit 1; fi
-    sleep 0.01
-  done
-}
-
 nginx -c "$work/upstream.conf" -p "$work" & pids+=("$!")
 nginx -c "$work/proxy.conf" -p "$work" & pids+=("$!")
 ./build/nilecare-gateway --config "$work/gateway.yaml" >"$work/gateway.log" 2>&1 & pids+=("$!")
@@ -124,21 +110,6 @@ wrk.body = '{"patient_id":"PAT-12345","doctor_id":"DOC-67890","type":"consultati
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $token"
 LUA
-
-run_wrk() {  # url [script] -> "rps p50 p99 non2xx"
-  local url=$1 script=${2:-} out
-  if [[ -n $script ]]; then
-    out=$(wrk -t"$threads" -c"$connections" -d"$duration" --latency -s "$script" "$url")
-  else
-    out=$(wrk -t"$threads" -c"$connections" -d"$duration" --latency "$url")
-  fi
-  local rps p50 p99 errors
-  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-  p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
-  p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-  errors=$(awk '/Non-2xx/ {print $5}' <<<"$out")
-  echo "$rps $p50 $p99 ${errors:-0}"
-}
 
 # Warm-up: connections and pools filled.
 wrk -t"$threads" -c"$connections" -d2s "http://127.0.0.1:$gateway_port/api/v1/public/x" >/dev/null

@@ -35,12 +35,12 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   void DoAccept() {
     acceptor.async_accept(asio::make_strand(io),
                           [self = shared_from_this()](boost::system::error_code ec,
-                                                      tcp::socket socket) {
+                                                      StrandSocket socket) {
                             self->OnAccept(ec, std::move(socket));
                           });
   }
 
-  void OnAccept(boost::system::error_code ec, tcp::socket socket) {
+  void OnAccept(boost::system::error_code ec, StrandSocket socket) {
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
     if (ec) {
       log::Warn("accept failed", {{"error", ec.message()}});

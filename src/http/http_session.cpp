@@ -43,7 +43,7 @@ std::string HeaderValue(const Request& request, std::string_view name) {
 
 }  // namespace
 
-HttpSession::HttpSession(asio::ip::tcp::socket&& socket, std::shared_ptr<ServerState> state)
+HttpSession::HttpSession(StrandSocket&& socket, std::shared_ptr<ServerState> state)
     : stream_(std::move(socket)),
       buffer_(state->Settings().max_header + kBufferSlack),
       deadline_(stream_.get_executor()),

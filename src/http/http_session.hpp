@@ -12,6 +12,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/parser.hpp>
 
+#include "asio_types.hpp"
 #include "nilecare/http/types.hpp"
 
 namespace nilecare::http {
@@ -20,7 +21,7 @@ class ServerState;
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(boost::asio::ip::tcp::socket&& socket, std::shared_ptr<ServerState> state);
+  HttpSession(StrandSocket&& socket, std::shared_ptr<ServerState> state);
   ~HttpSession();
 
   void Run();
@@ -50,9 +51,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void BeginRequest();
   void FinishRequest(unsigned status);
 
-  boost::beast::tcp_stream stream_;
+  StrandStream stream_;
   boost::beast::flat_buffer buffer_;
-  boost::asio::steady_timer deadline_;  // header/body/idle deadlines
+  StrandTimer deadline_;  // header/body/idle deadlines
   std::shared_ptr<ServerState> state_;
   std::optional<beast_http::request_parser<beast_http::string_body>> parser_;
   Phase phase_{Phase::kIdle};

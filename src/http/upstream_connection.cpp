@@ -1,5 +1,9 @@
 #include "upstream_connection.hpp"
 
+#include <sys/socket.h>
+
+#include <cerrno>
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/http/error.hpp>
@@ -26,12 +30,6 @@ UpstreamConnection::UpstreamConnection(asio::io_context& io,
 
 void UpstreamConnection::Execute(UpstreamJob job) {
   asio::dispatch(strand_, [self = shared_from_this(), job = std::move(job)]() mutable {
-    ++self->idle_generation_;  // the idle watch, if any, is over
-    if (self->connected_) {
-      // Stops the idle probe read; its handler sees a newer generation and does nothing.
-      beast::error_code ignored;
-      self->stream_.socket().cancel(ignored);
-    }
     self->job_ = std::move(job);
     if (self->connected_) {
       self->Write();
@@ -133,28 +131,18 @@ void UpstreamConnection::Finish(UpstreamResult result, bool reusable) {
   job.done(std::move(result));
 }
 
-void UpstreamConnection::WatchIdle() {
-  asio::dispatch(strand_, [self = shared_from_this()] {
-    if (!self->connected_ || self->job_) return;
-    const std::uint64_t generation = ++self->idle_generation_;
-    self->stream_.expires_after(self->settings_->idle_timeout);
-    // A read on an idle keep-alive connection completes only when the upstream closes it
-    // (or misbehaves): either way the connection must not carry another request.
-    self->stream_.async_read_some(
-        asio::buffer(&self->idle_probe_, 1),
-        [self, generation](beast::error_code, std::size_t) {
-          if (generation != self->idle_generation_ || self->job_) return;
-          self->connected_ = false;
-          beast::error_code ignored;
-          self->stream_.socket().close(ignored);
-          if (auto owner = self->owner_.lock()) owner->OnIdleClosed(self);
-        });
-  });
+bool UpstreamConnection::StillUsable(std::chrono::steady_clock::time_point now) {
+  if (!connected_ || now - idle_since_ >= settings_->idle_timeout) return false;
+  char byte = 0;
+  const auto received =
+      ::recv(stream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  // 0: the upstream closed it; data: an unsolicited reply, so the stream is out of step;
+  // EAGAIN: alive and quiet, the only usable case.
+  return received < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
 void UpstreamConnection::Close() {
   asio::dispatch(strand_, [self = shared_from_this()] {
-    ++self->idle_generation_;
     self->connected_ = false;
     beast::error_code ignored;
     self->stream_.socket().close(ignored);

@@ -13,6 +13,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/parser.hpp>
 
+#include "asio_types.hpp"
 #include "nilecare/http/upstream_pool.hpp"
 
 namespace nilecare::http {
@@ -32,8 +33,6 @@ class UpstreamConnectionOwner {
   // The job is answered; `reusable` says whether the connection may take another one.
   virtual void OnConnectionFree(const std::shared_ptr<UpstreamConnection>& connection,
                                 bool reusable) = 0;
-  // An idle connection was closed by the upstream or by the idle timeout.
-  virtual void OnIdleClosed(const std::shared_ptr<UpstreamConnection>& connection) = 0;
 };
 
 class UpstreamConnection : public std::enable_shared_from_this<UpstreamConnection> {
@@ -44,8 +43,11 @@ class UpstreamConnection : public std::enable_shared_from_this<UpstreamConnectio
 
   // Connects (first job) or reuses the connection, then sends the job.
   void Execute(UpstreamJob job);
-  // Watches an idle connection: the upstream closing it, or idle_timeout, retire it.
-  void WatchIdle();
+  // Called by the pool, under its lock, while the connection is idle (nothing pending on
+  // it): false when it sat idle longer than idle_timeout or the upstream has closed it,
+  // which a non-blocking MSG_PEEK shows without a read armed per idle period.
+  bool StillUsable(std::chrono::steady_clock::time_point now);
+  void MarkIdle(std::chrono::steady_clock::time_point now) { idle_since_ = now; }
   void Close();
 
  private:
@@ -62,16 +64,15 @@ class UpstreamConnection : public std::enable_shared_from_this<UpstreamConnectio
   // Shared, not referenced: a busy connection may outlive its pool.
   std::shared_ptr<const config::UpstreamSettings> settings_;
   std::weak_ptr<UpstreamConnectionOwner> owner_;
-  boost::asio::strand<boost::asio::io_context::executor_type> strand_;
-  boost::asio::ip::tcp::resolver resolver_;
-  boost::beast::tcp_stream stream_;
+  Strand strand_;
+  StrandResolver resolver_;
+  StrandStream stream_;
   boost::beast::flat_buffer buffer_;
   std::optional<beast_http::response_parser<beast_http::string_body>> parser_;
   std::optional<UpstreamJob> job_;
   std::string host_header_;
   bool connected_{false};
-  std::uint64_t idle_generation_{0};
-  char idle_probe_{0};
+  std::chrono::steady_clock::time_point idle_since_{};
 };
 
 }  // namespace nilecare::http

@@ -50,18 +50,28 @@ struct UpstreamPool::Core final : UpstreamConnectionOwner,
       lock.unlock();
       return Refuse(std::move(job), UpstreamError::kShutdown, "pool shutting down");
     }
-    if (!idle.empty()) {
+    const auto now = std::chrono::steady_clock::now();
+    while (!idle.empty() && !connection) {
       connection = std::move(idle.back());
       idle.pop_back();
-    } else if (open < settings->max_connections) {
+      if (!connection->StillUsable(now)) {
+        connection->Close();
+        connection.reset();
+        --open;
+        open_gauge.Set(static_cast<double>(open));
+      }
+    }
+    if (!connection && open < settings->max_connections) {
       ++open;
       open_gauge.Set(static_cast<double>(open));
       connection = std::make_shared<UpstreamConnection>(io, settings, weak_from_this());
-    } else if (pending.size() < settings->max_pending) {
-      pending.push_back(std::move(job));
-      pending_gauge.Set(static_cast<double>(pending.size()));
-      return;
-    } else {
+    }
+    if (!connection) {
+      if (pending.size() < settings->max_pending) {
+        pending.push_back(std::move(job));
+        pending_gauge.Set(static_cast<double>(pending.size()));
+        return;
+      }
       lock.unlock();
       saturated.Inc();
       return Refuse(std::move(job), UpstreamError::kSaturated, "no free connection");
@@ -118,8 +128,8 @@ struct UpstreamPool::Core final : UpstreamConnectionOwner,
           open_gauge.Set(static_cast<double>(open));
           connection->Close();
         } else {
+          connection->MarkIdle(std::chrono::steady_clock::now());
           idle.push_back(connection);
-          connection->WatchIdle();
         }
         runner.reset();
       }
@@ -135,15 +145,6 @@ struct UpstreamPool::Core final : UpstreamConnectionOwner,
       });
     }
     if (next && runner) runner->Execute(std::move(*next));
-  }
-
-  void OnIdleClosed(const std::shared_ptr<UpstreamConnection>& connection) override {
-    std::lock_guard lock(mutex);
-    const auto it = std::find(idle.begin(), idle.end(), connection);
-    if (it == idle.end()) return;  // already taken for a new job
-    idle.erase(it);
-    --open;
-    open_gauge.Set(static_cast<double>(open));
   }
 
   void Shutdown() {

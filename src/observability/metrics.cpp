@@ -140,41 +140,37 @@ MetricsRegistry::Family& MetricsRegistry::GetFamily(std::string_view name, std::
   return *it->second;
 }
 
+// The series for `labels` in family `name`, created on first use with `make`.
+template <typename Metric, typename Make>
+Metric& MetricsRegistry::GetSeries(std::string_view name, std::string_view help, int type,
+                                   const Labels& labels, Make make) {
+  std::lock_guard lock(mutex_);
+  auto& series = GetFamily(name, help, type).series[LabelKey(labels)];
+  auto* existing = std::get_if<std::unique_ptr<Metric>>(&series.metric);
+  if (existing == nullptr || !*existing) {
+    series.labels = labels;
+    series.metric = make();
+    existing = std::get_if<std::unique_ptr<Metric>>(&series.metric);
+  }
+  return **existing;
+}
+
 Counter& MetricsRegistry::GetCounter(std::string_view name, std::string_view help,
                                      const Labels& labels) {
-  std::lock_guard lock(mutex_);
-  auto& series = GetFamily(name, help, kCounterType).series[LabelKey(labels)];
-  if (!std::holds_alternative<std::unique_ptr<Counter>>(series.metric) ||
-      !std::get<std::unique_ptr<Counter>>(series.metric)) {
-    series.labels = labels;
-    series.metric = std::make_unique<Counter>();
-  }
-  return *std::get<std::unique_ptr<Counter>>(series.metric);
+  return GetSeries<Counter>(name, help, kCounterType, labels,
+                            [] { return std::make_unique<Counter>(); });
 }
 
 Gauge& MetricsRegistry::GetGauge(std::string_view name, std::string_view help,
                                  const Labels& labels) {
-  std::lock_guard lock(mutex_);
-  auto& series = GetFamily(name, help, kGaugeType).series[LabelKey(labels)];
-  if (!std::holds_alternative<std::unique_ptr<Gauge>>(series.metric) ||
-      !std::get<std::unique_ptr<Gauge>>(series.metric)) {
-    series.labels = labels;
-    series.metric = std::make_unique<Gauge>();
-  }
-  return *std::get<std::unique_ptr<Gauge>>(series.metric);
+  return GetSeries<Gauge>(name, help, kGaugeType, labels, [] { return std::make_unique<Gauge>(); });
 }
 
 Histogram& MetricsRegistry::GetHistogram(std::string_view name, std::string_view help,
                                          const Labels& labels,
                                          const std::vector<double>& upper_bounds) {
-  std::lock_guard lock(mutex_);
-  auto& series = GetFamily(name, help, kHistogramType).series[LabelKey(labels)];
-  if (!std::holds_alternative<std::unique_ptr<Histogram>>(series.metric) ||
-      !std::get<std::unique_ptr<Histogram>>(series.metric)) {
-    series.labels = labels;
-    series.metric = std::make_unique<Histogram>(upper_bounds);
-  }
-  return *std::get<std::unique_ptr<Histogram>>(series.metric);
+  return GetSeries<Histogram>(name, help, kHistogramType, labels,
+                              [&] { return std::make_unique<Histogram>(upper_bounds); });
 }
 
 void MetricsRegistry::AddCallbackGauge(std::string_view name, std::string_view help,

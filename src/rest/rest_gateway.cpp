@@ -1,7 +1,5 @@
 #include "nilecare/rest/rest_gateway.hpp"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <stdexcept>
 
@@ -31,20 +29,6 @@ constexpr std::size_t kMaxIdempotencyKeyLength = 255;
 constexpr std::array<std::string_view, static_cast<std::size_t>(CallResult::kCount)> kResultNames = {
     "2xx", "3xx", "4xx", "5xx", "timeout", "connect", "network", "saturated", "bad_response",
     "circuit_open"};
-
-std::string Sha256Hex(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(length * 2);
-  for (unsigned int i = 0; i < length; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 0x0F]);
-  }
-  return out;
-}
 
 std::optional<std::string_view> BearerToken(const http::Request& request) {
   const auto it = request.find(Field::authorization);
@@ -289,7 +273,7 @@ void RestGateway::RegisterRoutes(http::Dispatcher& dispatcher) {
                 "{}\n{}\n{}\n{}", identity ? identity->user_id : "anonymous",
                 std::string_view(request.method_string()), std::string_view(request.target()),
                 std::string_view(key_field->value()));
-            IdempotencyClaim claim{scope, Sha256Hex(request.body())};
+            IdempotencyClaim claim{scope, storage::Sha256Hex(request.body())};
             auto context_copy = context;
             shared->idempotency->Begin(
                 claim.key, claim.fingerprint,

@@ -7,7 +7,7 @@
 //   max_connections: 64            connections open at most
 //   max_pending: 256               requests waiting for a connection; more -> kSaturated
 //   connect_timeout: 2s
-//   idle_timeout: 4s               idle keep-alive connections closed after this
+//   idle_timeout: 4s               idle connections older than this are not reused
 //   max_response_body: 16MiB       larger replies -> kBadResponse
 //
 // One call to Send() is one attempt: retries, breakers and deadlines across attempts are

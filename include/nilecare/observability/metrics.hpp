@@ -79,6 +79,9 @@ class MetricsRegistry {
  private:
   struct Family;
   Family& GetFamily(std::string_view name, std::string_view help, int type);
+  template <typename Metric, typename Make>
+  Metric& GetSeries(std::string_view name, std::string_view help, int type,
+                    const Labels& labels, Make make);
 
   mutable std::mutex mutex_;
   std::map<std::string, std::unique_ptr<Family>, std::less<>> families_;

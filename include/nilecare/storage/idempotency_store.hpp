@@ -35,6 +35,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -63,6 +64,9 @@ struct IdempotencyResult {
   IdempotencyOutcome outcome;
   std::optional<StoredResponse> stored;  // set for kReplay only
 };
+
+// SHA-256 of `bytes` as lower-case hex: the request-body fingerprint callers pass to Begin().
+std::string Sha256Hex(std::string_view bytes);
 
 class IdempotencyStore {
  public:

@@ -34,6 +34,19 @@ struct RawConnection::Impl {
   tcp::socket socket{io};
   beast::flat_buffer buffer;
   bool connected{false};
+
+  // Runs the started operation until it completes (`result` leaves would_block) or
+  // `timeout` passes; then it is cancelled and false returned.
+  bool RunUntilDone(std::chrono::milliseconds timeout, const boost::system::error_code& result) {
+    io.restart();
+    io.run_for(timeout);
+    if (result != asio::error::would_block) return true;
+    boost::system::error_code ignored;
+    socket.cancel(ignored);
+    io.restart();
+    io.run();
+    return false;
+  }
 };
 
 RawConnection::RawConnection(std::uint16_t port) : impl_(std::make_unique<Impl>()) {
@@ -63,16 +76,7 @@ std::optional<HttpResult> RawConnection::ReadResponse(std::chrono::milliseconds 
   boost::system::error_code result = asio::error::would_block;
   http::async_read(impl_->socket, impl_->buffer, *parser,
                    [&result](boost::system::error_code ec, std::size_t) { result = ec; });
-  impl_->io.restart();
-  impl_->io.run_for(timeout);
-  if (result == asio::error::would_block) {
-    boost::system::error_code ignored;
-    impl_->socket.cancel(ignored);
-    impl_->io.restart();
-    impl_->io.run();
-    return std::nullopt;
-  }
-  if (result) return std::nullopt;
+  if (!impl_->RunUntilDone(timeout, result) || result) return std::nullopt;
   auto message = parser->release();
   HttpResult out;
   out.status = static_cast<int>(message.result_int());
@@ -93,15 +97,7 @@ bool RawConnection::WaitClosed(std::chrono::milliseconds timeout) {
                                   result = ec;
                                   received = n;
                                 });
-  impl_->io.restart();
-  impl_->io.run_for(timeout);
-  if (result == asio::error::would_block) {
-    boost::system::error_code ignored;
-    impl_->socket.cancel(ignored);
-    impl_->io.restart();
-    impl_->io.run();
-    return false;
-  }
+  if (!impl_->RunUntilDone(timeout, result)) return false;
   return received == 0 && (result == asio::error::eof || result == asio::error::connection_reset);
 }
 
