@@ -162,6 +162,31 @@ void ReadTimeoutClass(SectionReader& section, std::string_view key, std::string&
   }
 }
 
+struct UpstreamAddress {
+  std::string host;
+  std::uint16_t port{80};
+  std::string base_path;
+};
+
+// http://host[:port][/base] (host may be [ipv6]); no user info, query or fragment. For upstream
+// URLs and auth.validate_url (whose "base" is the whole validation path).
+std::optional<UpstreamAddress> ParseUpstreamUrl(std::string_view url) {
+  constexpr std::string_view kScheme = "http://";
+  if (!StartsWithNoCase(url, kScheme)) return std::nullopt;
+  const std::string_view rest = url.substr(kScheme.size());
+  const std::size_t slash = std::min(rest.find('/'), rest.size());
+  const std::string authority(rest.substr(0, slash));
+  std::string path(rest.substr(slash));
+  // ParseListenAddress wants a port; an authority without one gets HTTP's. Either way the
+  // host alphabet rules out '@' (credentials) and an unbracketed IPv6 address.
+  std::optional<ListenAddress> address = ParseListenAddress(authority);
+  if (!address) address = ParseListenAddress(authority + ":80");
+  if (!address || address->port == 0) return std::nullopt;
+  while (!path.empty() && path.back() == '/') path.pop_back();
+  if (!path.empty() && !PathProblem(path).empty()) return std::nullopt;
+  return UpstreamAddress{address->host, address->port, path};
+}
+
 // ---- auth -----------------------------------------------------------------------------------
 
 struct JwtAlgorithm {
@@ -280,6 +305,31 @@ void ParseJwt(SectionReader& section, JwtSettings& jwt, GatewaySettings& setting
   }
 }
 
+// auth.validate_url: the auth service's validation endpoint, http://host[:port]/path.
+void ReadValidateUrl(SectionReader& section, AuthSettings& auth) {
+  constexpr std::string_view kExample = "http://127.0.0.1:7020/api/v1/auth/validate";
+  if (!section.String("validate_url", auth.validate_url)) {
+    // Reported already. Marked as set all the same, so that routes are not reported as
+    // lacking token verification too (the settings are not used once a problem is found).
+    if (auth.validate_url.empty()) auth.validate_url = "(invalid)";
+    return;
+  }
+  if (StartsWithNoCase(auth.validate_url, "https://")) {
+    section.Fail("validate_url", "https is not supported: terminate TLS in a sidecar");
+  } else if (std::optional<UpstreamAddress> address = ParseUpstreamUrl(auth.validate_url)) {
+    if (address->base_path.empty()) {
+      section.Fail("validate_url", "needs the validation path, e.g. " + std::string(kExample));
+    } else {
+      auth.validate_host = std::move(address->host);
+      auth.validate_port = address->port;
+      auth.validate_path = std::move(address->base_path);
+    }
+  } else {
+    section.Reject("validate_url", "an http URL with the validation path, like " +
+                                       std::string(kExample));
+  }
+}
+
 void ParseAuth(SectionReader& section, GatewaySettings& settings) {
   AuthSettings& auth = settings.auth.emplace();
   if (section.Has("jwt")) {
@@ -287,9 +337,19 @@ void ParseAuth(SectionReader& section, GatewaySettings& settings) {
     JwtSettings& jwt = auth.jwt.emplace();
     if (SectionReader* reader = section.Map("jwt")) ParseJwt(*reader, jwt, settings);
   }
-  section.Unsupported("validate_url", "remote token validation is not supported by this build yet");
+  if (section.Has("validate_url")) {
+    ReadValidateUrl(section, auth);
+    // Which one decides would be a guess; the gateway verifies tokens one way.
+    if (auth.jwt) {
+      section.Fail("validate_url",
+                   "set either auth.jwt (local verification) or auth.validate_url (remote "
+                   "validation), not both");
+    }
+  }
   section.Duration("validate_cache_ttl", auth.validate_cache_ttl, kPositive);
   section.Int("validate_cache_size", auth.validate_cache_size, 1, kMaxValidateCacheSize);
+  // One validation call, its wait for a connection included.
+  section.Duration("validate_timeout", auth.validate_timeout, kPositive);
 }
 
 // ---- timeouts, retry, circuit_breaker --------------------------------------------------------
@@ -334,30 +394,6 @@ void ParseCircuitBreaker(SectionReader& section, GatewaySettings& settings) {
 }
 
 // ---- upstreams ------------------------------------------------------------------------------
-
-struct UpstreamAddress {
-  std::string host;
-  std::uint16_t port{80};
-  std::string base_path;
-};
-
-// http://host[:port][/base] (host may be [ipv6]); no user info, query or fragment.
-std::optional<UpstreamAddress> ParseUpstreamUrl(std::string_view url) {
-  constexpr std::string_view kScheme = "http://";
-  if (!StartsWithNoCase(url, kScheme)) return std::nullopt;
-  const std::string_view rest = url.substr(kScheme.size());
-  const std::size_t slash = std::min(rest.find('/'), rest.size());
-  const std::string authority(rest.substr(0, slash));
-  std::string path(rest.substr(slash));
-  // ParseListenAddress wants a port; an authority without one gets HTTP's. Either way the
-  // host alphabet rules out '@' (credentials) and an unbracketed IPv6 address.
-  std::optional<ListenAddress> address = ParseListenAddress(authority);
-  if (!address) address = ParseListenAddress(authority + ":80");
-  if (!address || address->port == 0) return std::nullopt;
-  while (!path.empty() && path.back() == '/') path.pop_back();
-  if (!path.empty() && !PathProblem(path).empty()) return std::nullopt;
-  return UpstreamAddress{address->host, address->port, path};
-}
 
 void ParseUpstream(SectionReader& section, UpstreamSettings& upstream,
                    const GatewaySettings& settings) {
@@ -470,8 +506,10 @@ void ParseRoute(SectionReader& section, RouteSettings& route, GatewaySettings& s
   if (route.auth == RouteAuth::kNone && !route.roles.empty()) {
     section.Fail("roles", "need an authenticated caller, but this route has auth: none");
   }
-  if (route.auth == RouteAuth::kRequired && !(settings.auth && settings.auth->jwt)) {
-    section.Fail("auth", "requires auth.jwt (or mark the route auth: none)");
+  const bool verifies_tokens =
+      settings.auth && (settings.auth->jwt || !settings.auth->validate_url.empty());
+  if (route.auth == RouteAuth::kRequired && !verifies_tokens) {
+    section.Fail("auth", "requires auth.jwt or auth.validate_url (or mark the route auth: none)");
   }
 }
 
@@ -601,7 +639,14 @@ std::string SummarizeHttp(const GatewaySettings& settings) {
 std::string SummarizeAuth(const GatewaySettings& settings) {
   if (!settings.auth) return "off (no auth: section; every route is auth: none)";
   const AuthSettings& auth = *settings.auth;
-  if (!auth.jwt) return "no token verification (no auth.jwt)";
+  if (!auth.validate_url.empty()) {
+    return "remote validation via http://" +
+           FormatListenAddress({auth.validate_host, auth.validate_port}) + auth.validate_path +
+           " (cache " + FormatDuration(auth.validate_cache_ttl) + ", " +
+           std::to_string(auth.validate_cache_size) + " entries, timeout " +
+           FormatDuration(auth.validate_timeout) + ")";
+  }
+  if (!auth.jwt) return "no token verification (no auth.jwt or auth.validate_url)";
   const JwtSettings& jwt = *auth.jwt;
   std::string text = "jwt algorithms=" + JoinWords(jwt.algorithms, ",");
   // Secrets are never printed, not even in part.

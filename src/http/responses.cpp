@@ -33,8 +33,9 @@ Response ErrorResponse(const RequestContext& context, Status status, std::string
 }
 
 Response RetryLaterResponse(const RequestContext& context, Status status, std::string_view code,
-                            std::string_view message, std::chrono::milliseconds retry_after) {
-  core::ErrorInfo info{std::string(code), nullptr, retry_after};
+                            std::string_view message, std::chrono::milliseconds retry_after,
+                            nlohmann::json details) {
+  core::ErrorInfo info{std::string(code), std::move(details), retry_after};
   auto response = JsonResponse(
       status, core::ErrorEnvelope(StatusCode(status), message, info, context.request_id));
   const auto seconds = (retry_after.count() + 999) / 1000;

@@ -73,9 +73,9 @@ void ProxyCall::Attempt() {
     if (retrying_) upstream_.budget->RetryFinished();
     retrying_ = false;
     Count(CallResult::kCircuitOpen);
-    Finish(http::RetryLaterResponse(context_, http::Status::service_unavailable, "CIRCUIT_OPEN",
+    Finish(http::RetryLaterResponse(context_, http::Status::service_unavailable, core::error_code::kCircuitOpen,
                                     "Upstream service is unavailable (circuit open)",
-                                    permit.retry_after));
+                                    permit.retry_after, {{"upstream", upstream_.name}}));
     return;
   }
   ++attempts_;
@@ -171,24 +171,24 @@ void ProxyCall::Fail(http::UpstreamError error, const std::string& detail) {
   (void)detail;  // logged per attempt; never sent to clients (internal addresses)
   switch (error) {
     case http::UpstreamError::kTimeout:
-      return Finish(http::ErrorResponse(context_, http::Status::gateway_timeout, "UPSTREAM_TIMEOUT",
+      return Finish(http::ErrorResponse(context_, http::Status::gateway_timeout, core::error_code::kUpstreamTimeout,
                                         "Upstream service did not answer in time",
                                         {{"upstream", upstream_.name}}));
     case http::UpstreamError::kSaturated:
       return Finish(http::RetryLaterResponse(context_, http::Status::service_unavailable,
-                                             "UPSTREAM_SATURATED",
+                                             core::error_code::kUpstreamSaturated,
                                              "Too many requests waiting for this service",
-                                             std::chrono::seconds(1)));
+                                             std::chrono::seconds(1), {{"upstream", upstream_.name}}));
     case http::UpstreamError::kShutdown:
       return Finish(http::RetryLaterResponse(context_, http::Status::service_unavailable,
                                              core::error_code::kShuttingDown,
                                              "Gateway is shutting down", std::chrono::seconds(1)));
     case http::UpstreamError::kBadResponse:
-      return Finish(http::ErrorResponse(context_, http::Status::bad_gateway, "UPSTREAM_BAD_RESPONSE",
+      return Finish(http::ErrorResponse(context_, http::Status::bad_gateway, core::error_code::kUpstreamBadResponse,
                                         "Upstream service sent an invalid reply",
                                         {{"upstream", upstream_.name}}));
     default:
-      return Finish(http::ErrorResponse(context_, http::Status::bad_gateway, "UPSTREAM_UNAVAILABLE",
+      return Finish(http::ErrorResponse(context_, http::Status::bad_gateway, core::error_code::kUpstreamUnavailable,
                                         "Upstream service is unreachable",
                                         {{"upstream", upstream_.name}}));
   }

@@ -48,11 +48,12 @@ std::string_view ErrorCodeForStatus(unsigned status) {
     case 403: return core::error_code::kForbidden;
     case 404: return core::error_code::kNotFound;
     case 405: return core::error_code::kMethodNotAllowed;
-    case 409: return "CONFLICT";
+    case 409: return core::error_code::kConflict;
     case 413: return core::error_code::kPayloadTooLarge;
-    case 422: return "UNPROCESSABLE_ENTITY";
+    case 422: return core::error_code::kUnprocessableEntity;
     case 429: return core::error_code::kRateLimited;
-    default: return status >= 500 ? "UPSTREAM_ERROR" : "UPSTREAM_REJECTED";
+    default:
+      return status >= 500 ? core::error_code::kUpstreamError : core::error_code::kUpstreamRejected;
   }
 }
 

@@ -22,10 +22,6 @@ using Field = http::beast_http::field;
 
 namespace {
 
-// Idempotency keys are client-chosen strings; bounded so they cannot inflate Redis keys
-// or logs (Stripe uses the same limit).
-constexpr std::size_t kMaxIdempotencyKeyLength = 255;
-
 constexpr std::array<std::string_view, static_cast<std::size_t>(CallResult::kCount)> kResultNames = {
     "2xx", "3xx", "4xx", "5xx", "timeout", "connect", "network", "saturated", "bad_response",
     "circuit_open"};
@@ -69,6 +65,131 @@ http::Response Unauthorized(const http::RequestContext& context, std::string_vie
                reason == "missing_token" ? "Bearer realm=\"nilecare\""
                                          : "Bearer realm=\"nilecare\", error=\"invalid_token\"");
   return response;
+}
+
+// Steps 2-4 of a routed request, once the caller is known: rate limit, idempotency,
+// then the proxied call. `context` and `request` belong to the HTTP session and stay valid
+// and untouched until `respond` is called.
+void Proceed(const std::shared_ptr<RestGateway::Shared>& shared, const Route* route,
+             http::RequestContext& context, http::Request& request,
+             const std::optional<Identity>& identity, http::Responder respond) {
+  if (identity && !route->settings.roles.empty()) {
+    const bool permitted =
+        std::any_of(identity->roles.begin(), identity->roles.end(), [&](const std::string& role) {
+          return std::find(route->settings.roles.begin(), route->settings.roles.end(), role) !=
+                 route->settings.roles.end();
+        });
+    if (!permitted) {
+      shared->CountAuthFailure("forbidden_role");
+      return respond(http::ErrorResponse(context, http::Status::forbidden,
+                                         core::error_code::kForbidden,
+                                         "Your role may not use this route"));
+    }
+  }
+
+  // 2. How often.
+  router::RateLimiter* limiter = identity ? shared->user_limiter.get() : shared->ip_limiter.get();
+  if (limiter != nullptr) {
+    const auto decision =
+        limiter->Acquire(identity ? identity->user_id : context.remote_address);
+    if (!decision.allowed) {
+      shared->CountRateLimited(identity ? "user" : "ip");
+      return respond(http::RetryLaterResponse(context, http::Status::too_many_requests,
+                                              core::error_code::kRateLimited,
+                                              "Too many requests", decision.retry_after));
+    }
+  }
+
+  auto upstream_request = BuildUpstreamRequest(
+      request, context, identity,
+      UpstreamTarget{route->upstream->pool->Settings().base_path, shared->service_name});
+
+  // 3. Idempotency-Key on POST/PATCH.
+  const auto key_field = request.find("Idempotency-Key");
+  const bool has_key = key_field != request.end();
+  const bool unsafe_method =
+      request.method() == http::Verb::post || request.method() == http::Verb::patch;
+  if (has_key && unsafe_method &&
+      (key_field->value().empty() ||
+       key_field->value().size() > storage::kMaxIdempotencyKeyLength)) {
+    return respond(http::ErrorResponse(context, http::Status::bad_request,
+                                       core::error_code::kBadRequest,
+                                       "Idempotency-Key must be 1 to 255 characters"));
+  }
+  if (has_key && unsafe_method && shared->idempotency) {
+    const std::string scope = fmt::format(
+        "{}\n{}\n{}\n{}", identity ? identity->user_id : "anonymous",
+        std::string_view(request.method_string()), std::string_view(request.target()),
+        std::string_view(key_field->value()));
+    IdempotencyClaim claim{scope, storage::Sha256Hex(request.body())};
+    auto context_copy = context;
+    shared->idempotency->Begin(
+        claim.key, claim.fingerprint,
+        [shared, route, context_copy, claim, upstream_request = std::move(upstream_request),
+         respond](storage::IdempotencyResult result) mutable {
+          switch (result.outcome) {
+            case storage::IdempotencyOutcome::kStarted:
+              shared->CountIdempotency("started");
+              std::make_shared<ProxyCall>(shared, *route, context_copy,
+                                          std::move(upstream_request), true, claim,
+                                          std::move(respond))
+                  ->Start();
+              return;
+            case storage::IdempotencyOutcome::kInProgress:
+              shared->CountIdempotency("in_progress");
+              return respond(http::ErrorResponse(
+                  context_copy, http::Status::conflict, core::error_code::kIdempotencyInProgress,
+                  "A request with this Idempotency-Key is still being processed"));
+            case storage::IdempotencyOutcome::kKeyReused:
+              shared->CountIdempotency("key_reused");
+              return respond(http::ErrorResponse(
+                  context_copy, http::Status::unprocessable_entity,
+                  core::error_code::kIdempotencyKeyReused,
+                  "This Idempotency-Key was used with a different request body"));
+            case storage::IdempotencyOutcome::kReplay: {
+              shared->CountIdempotency("replayed");
+              const auto& stored = *result.stored;
+              http::Response replay{static_cast<http::Status>(stored.status), 11};
+              for (const auto& [name, value] : stored.headers) {
+                if (beast::iequals(name, "x-request-id") ||
+                    beast::iequals(name, "x-correlation-id") ||
+                    beast::iequals(name, "content-length")) {
+                  continue;
+                }
+                replay.insert(name, value);
+              }
+              replay.set("Idempotent-Replayed", "true");
+              if (stored.body_too_large) {
+                // Stored without its body (over idempotency.max_stored_body): the
+                // request must still not run twice, so say what happened.
+                auto note = stored.status < 400
+                                ? http::SuccessResponse(context_copy, replay.result(),
+                                                        "Request already processed; its reply is too large to replay",
+                                                        nullptr)
+                                : http::ErrorResponse(context_copy, replay.result(),
+                                                      ErrorCodeForStatus(static_cast<unsigned>(stored.status)),
+                                                      "Request already processed; its reply is too large to replay");
+                replay.set(Field::content_type, note[Field::content_type]);
+                replay.body() = std::move(note.body());
+              } else {
+                replay.body() = stored.body;
+              }
+              return respond(std::move(replay));
+            }
+            case storage::IdempotencyOutcome::kUnavailable:
+              shared->CountIdempotency("unavailable");
+              // Fail closed: without the store a retry could charge a patient twice.
+              return respond(http::RetryLaterResponse(
+                  context_copy, http::Status::service_unavailable,
+                  core::error_code::kIdempotencyUnavailable,
+                  "Idempotency store unavailable; retry later", std::chrono::seconds(1)));
+          }
+        });
+    return;
+  }
+  std::make_shared<ProxyCall>(shared, *route, context, std::move(upstream_request), has_key,
+                              std::nullopt, std::move(respond))
+      ->Start();
 }
 
 }  // namespace
@@ -166,11 +287,17 @@ RestGateway::RestGateway(boost::asio::io_context& io, const config::GatewaySetti
 
   if (settings.auth && settings.auth->jwt) {
     shared.verifier = std::make_unique<auth::JwtVerifier>(*settings.auth->jwt);
+  } else if (settings.auth && !settings.auth->validate_url.empty()) {
+    shared.remote = std::make_unique<RemoteValidator>(io, *settings.auth, settings.circuit_breaker,
+                                                      settings.service.name, metrics);
   }
   for (const auto& route : shared.routes) {
-    if (route->settings.auth == config::RouteAuth::kRequired && !shared.verifier) {
-      throw std::runtime_error(fmt::format(
-          "route {} requires authentication but auth.jwt is not configured", route->settings.prefix));
+    if (route->settings.auth == config::RouteAuth::kRequired && !shared.verifier &&
+        !shared.remote) {
+      throw std::runtime_error(
+          fmt::format("route {} requires authentication but neither auth.jwt nor "
+                      "auth.validate_url is configured",
+                      route->settings.prefix));
     }
   }
   if (settings.rate_limit) {
@@ -211,137 +338,46 @@ void RestGateway::RegisterRoutes(http::Dispatcher& dispatcher) {
                                                     std::chrono::seconds(1)));
           }
           // 1. Who is calling.
-          std::optional<Identity> identity;
-          if (route->settings.auth == config::RouteAuth::kRequired) {
-            const auto token = BearerToken(request);
-            if (!token) {
-              shared->CountAuthFailure("missing_token");
-              return respond(Unauthorized(context, "Authentication required", "missing_token"));
-            }
+          if (route->settings.auth != config::RouteAuth::kRequired) {
+            return Proceed(shared, route, context, request, std::nullopt, std::move(respond));
+          }
+          const auto token = BearerToken(request);
+          if (!token) {
+            shared->CountAuthFailure("missing_token");
+            return respond(Unauthorized(context, "Authentication required", "missing_token"));
+          }
+          if (shared->verifier) {
             auto verified = shared->verifier->Verify(*token);
             if (auto* error = std::get_if<auth::JwtError>(&verified)) {
               shared->CountAuthFailure(auth::ToString(*error));
               return respond(Unauthorized(context, auth::Describe(*error), auth::ToString(*error)));
             }
             auto& claims = std::get<auth::Claims>(verified);
-            if (!route->settings.roles.empty()) {
-              const bool permitted = std::any_of(
-                  claims.roles.begin(), claims.roles.end(), [&](const std::string& role) {
-                    return std::find(route->settings.roles.begin(), route->settings.roles.end(),
-                                     role) != route->settings.roles.end();
-                  });
-              if (!permitted) {
-                shared->CountAuthFailure("forbidden_role");
-                return respond(http::ErrorResponse(context, http::Status::forbidden,
-                                                   core::error_code::kForbidden,
-                                                   "Your role may not use this route"));
-              }
-            }
-            identity = Identity{std::move(claims.subject), std::move(claims.role)};
+            return Proceed(shared, route, context, request,
+                           Identity{std::move(claims.subject), std::move(claims.role),
+                                    std::move(claims.roles)},
+                           std::move(respond));
           }
-
-          // 2. How often.
-          router::RateLimiter* limiter = identity ? shared->user_limiter.get() : shared->ip_limiter.get();
-          if (limiter != nullptr) {
-            const auto decision =
-                limiter->Acquire(identity ? identity->user_id : context.remote_address);
-            if (!decision.allowed) {
-              shared->CountRateLimited(identity ? "user" : "ip");
-              return respond(http::RetryLaterResponse(context, http::Status::too_many_requests,
-                                                      core::error_code::kRateLimited,
-                                                      "Too many requests", decision.retry_after));
-            }
-          }
-
-          auto upstream_request = BuildUpstreamRequest(
-              request, context, identity,
-              UpstreamTarget{route->upstream->pool->Settings().base_path, shared->service_name});
-
-          // 3. Idempotency-Key on POST/PATCH.
-          const auto key_field = request.find("Idempotency-Key");
-          const bool has_key = key_field != request.end();
-          const bool unsafe_method =
-              request.method() == http::Verb::post || request.method() == http::Verb::patch;
-          if (has_key && (key_field->value().empty() ||
-                          key_field->value().size() > kMaxIdempotencyKeyLength)) {
-            return respond(http::ErrorResponse(context, http::Status::bad_request,
-                                               core::error_code::kBadRequest,
-                                               "Idempotency-Key must be 1 to 255 characters"));
-          }
-          if (has_key && unsafe_method && shared->idempotency) {
-            const std::string scope = fmt::format(
-                "{}\n{}\n{}\n{}", identity ? identity->user_id : "anonymous",
-                std::string_view(request.method_string()), std::string_view(request.target()),
-                std::string_view(key_field->value()));
-            IdempotencyClaim claim{scope, storage::Sha256Hex(request.body())};
-            auto context_copy = context;
-            shared->idempotency->Begin(
-                claim.key, claim.fingerprint,
-                [shared, route, context_copy, claim, upstream_request = std::move(upstream_request),
-                 respond](storage::IdempotencyResult result) mutable {
-                  switch (result.outcome) {
-                    case storage::IdempotencyOutcome::kStarted:
-                      shared->CountIdempotency("started");
-                      std::make_shared<ProxyCall>(shared, *route, context_copy,
-                                                  std::move(upstream_request), true, claim,
-                                                  std::move(respond))
-                          ->Start();
-                      return;
-                    case storage::IdempotencyOutcome::kInProgress:
-                      shared->CountIdempotency("in_progress");
-                      return respond(http::ErrorResponse(
-                          context_copy, http::Status::conflict, "IDEMPOTENCY_IN_PROGRESS",
-                          "A request with this Idempotency-Key is still being processed"));
-                    case storage::IdempotencyOutcome::kKeyReused:
-                      shared->CountIdempotency("key_reused");
-                      return respond(http::ErrorResponse(
-                          context_copy, http::Status::unprocessable_entity,
-                          "IDEMPOTENCY_KEY_REUSED",
-                          "This Idempotency-Key was used with a different request body"));
-                    case storage::IdempotencyOutcome::kReplay: {
-                      shared->CountIdempotency("replayed");
-                      const auto& stored = *result.stored;
-                      http::Response replay{static_cast<http::Status>(stored.status), 11};
-                      for (const auto& [name, value] : stored.headers) {
-                        if (beast::iequals(name, "x-request-id") ||
-                            beast::iequals(name, "x-correlation-id") ||
-                            beast::iequals(name, "content-length")) {
-                          continue;
-                        }
-                        replay.insert(name, value);
-                      }
-                      replay.set("Idempotent-Replayed", "true");
-                      if (stored.body_too_large) {
-                        // Stored without its body (over idempotency.max_stored_body): the
-                        // request must still not run twice, so say what happened.
-                        auto note = stored.status < 400
-                                        ? http::SuccessResponse(context_copy, replay.result(),
-                                                                "Request already processed; its reply is too large to replay",
-                                                                nullptr)
-                                        : http::ErrorResponse(context_copy, replay.result(),
-                                                              ErrorCodeForStatus(static_cast<unsigned>(stored.status)),
-                                                              "Request already processed; its reply is too large to replay");
-                        replay.set(Field::content_type, note[Field::content_type]);
-                        replay.body() = std::move(note.body());
-                      } else {
-                        replay.body() = stored.body;
-                      }
-                      return respond(std::move(replay));
-                    }
-                    case storage::IdempotencyOutcome::kUnavailable:
-                      shared->CountIdempotency("unavailable");
-                      // Fail closed: without the store a retry could charge a patient twice.
-                      return respond(http::RetryLaterResponse(
-                          context_copy, http::Status::service_unavailable,
-                          "IDEMPOTENCY_UNAVAILABLE",
-                          "Idempotency store unavailable; retry later", std::chrono::seconds(1)));
-                  }
-                });
-            return;
-          }
-          std::make_shared<ProxyCall>(shared, *route, context, std::move(upstream_request), has_key,
-                                      std::nullopt, std::move(respond))
-              ->Start();
+          shared->remote->Validate(
+              *token, context.request_id,
+              [shared, route, &context, &request, respond](Validation validation) mutable {
+                switch (validation.kind) {
+                  case Validation::Kind::kValid:
+                    return Proceed(shared, route, context, request, std::move(validation.identity),
+                                   std::move(respond));
+                  case Validation::Kind::kInvalid:
+                    shared->CountAuthFailure(validation.reason);
+                    return respond(Unauthorized(context, "Invalid token", validation.reason));
+                  case Validation::Kind::kUnavailable:
+                    shared->CountAuthFailure(validation.reason);
+                    // Fail closed: without the auth service nobody is authenticated.
+                    return respond(http::RetryLaterResponse(
+                        context, http::Status::service_unavailable,
+                        core::error_code::kAuthUnavailable,
+                        "Authentication service unavailable; retry later",
+                        std::chrono::seconds(1)));
+                }
+              });
         });
   }
 }
@@ -354,6 +390,7 @@ bool RestGateway::Idle() const { return shared_->in_flight.load() == 0; }
 
 void RestGateway::Stop() {
   for (auto& upstream : shared_->upstreams) upstream->pool->Shutdown();
+  if (shared_->remote) shared_->remote->Shutdown();
   if (shared_->redis) shared_->redis->Stop();
 }
 
@@ -361,6 +398,9 @@ core::ComponentHealth RestGateway::Health() const {
   std::vector<std::string> open;
   for (const auto& upstream : shared_->upstreams) {
     if (upstream->breaker->State() != router::BreakerState::kClosed) open.push_back(upstream->name);
+  }
+  if (shared_->remote && shared_->remote->Breaker().State() != router::BreakerState::kClosed) {
+    open.push_back("auth-validate");
   }
   if (shared_->redis && shared_->idempotency && !shared_->redis->Connected()) {
     // Idempotent POSTs fail closed without Redis: not ready.

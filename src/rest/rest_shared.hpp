@@ -18,6 +18,7 @@
 #include "nilecare/router/retry_policy.hpp"
 #include "nilecare/storage/idempotency_store.hpp"
 #include "nilecare/storage/redis_client.hpp"
+#include "remote_validator.hpp"
 
 namespace nilecare::rest {
 
@@ -50,7 +51,8 @@ struct RestGateway::Shared {
   router::RetryPolicy retry_policy;
   std::vector<std::unique_ptr<Upstream>> upstreams;
   std::vector<std::unique_ptr<Route>> routes;
-  std::unique_ptr<auth::JwtVerifier> verifier;
+  std::unique_ptr<auth::JwtVerifier> verifier;   // local verification, or
+  std::unique_ptr<RemoteValidator> remote;        // validation by the auth service
   std::unique_ptr<router::RateLimiter> user_limiter;
   std::unique_ptr<router::RateLimiter> ip_limiter;
   std::shared_ptr<storage::RedisClient> redis;

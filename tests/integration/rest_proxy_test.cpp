@@ -457,6 +457,84 @@ TEST(RestRateLimitTest, TooManyRequestsGet429WithRetryAfter) {
   EXPECT_GE(limited, 2);
 }
 
+std::string RemoteAuthConfig(std::uint16_t upstream_port, std::uint16_t auth_port) {
+  const std::string up = "http://127.0.0.1:" + std::to_string(upstream_port);
+  return R"(
+service: { name: remote-auth-test, threads: 2, shutdown_grace: 2s }
+log: { level: info, format: text }
+http: { listen: 127.0.0.1:0 }
+auth:
+  validate_url: http://127.0.0.1:)" + std::to_string(auth_port) + R"(/api/v1/auth/validate
+  validate_cache_ttl: 30s
+  validate_timeout: 2s
+upstreams:
+  faulty: { url: )" + up + R"( }
+routes:
+  - { prefix: /api/v1/staff, upstream: faulty }
+  - { prefix: /api/v1/admin, upstream: faulty, roles: [admin] }
+)";
+}
+
+TEST(RestRemoteAuthTest, ValidTokensAreValidatedOnceThenCached) {
+  Upstream upstream;
+  ASSERT_NE(upstream.Port(), 0);
+  GatewayProcess gateway(RemoteAuthConfig(upstream.Port(), upstream.Port()));
+  ASSERT_TRUE(gateway.Start()) << gateway.Output();
+  ASSERT_TRUE(gateway.WaitReady()) << gateway.Output();
+  for (int i = 0; i < 3; ++i) {
+    const auto response = HttpRequest(gateway.Port(), "GET", "/api/v1/staff/echo",
+                                      Bearer("good:USR-77:nurse", {{"X-User-ID", "forged"}}));
+    ASSERT_TRUE(response);
+    ASSERT_EQ(response->status, 200) << response->body;
+    const auto headers = response->Json()["data"]["headers"];
+    EXPECT_EQ(headers["x-user-id"], "USR-77");
+    EXPECT_EQ(headers["x-user-role"], "nurse");
+  }
+  EXPECT_EQ(upstream.Hits("validate"), 1) << "answers are cached";
+  const auto forbidden = HttpRequest(gateway.Port(), "GET", "/api/v1/admin/x",
+                                     Bearer("good:USR-77:nurse"));
+  ASSERT_TRUE(forbidden);
+  EXPECT_EQ(forbidden->status, 403);
+}
+
+TEST(RestRemoteAuthTest, RejectedTokensAre401) {
+  Upstream upstream;
+  ASSERT_NE(upstream.Port(), 0);
+  GatewayProcess gateway(RemoteAuthConfig(upstream.Port(), upstream.Port()));
+  ASSERT_TRUE(gateway.Start()) << gateway.Output();
+  ASSERT_TRUE(gateway.WaitReady()) << gateway.Output();
+  const auto response = HttpRequest(gateway.Port(), "GET", "/api/v1/staff/x", Bearer("forged-token"));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 401);
+  EXPECT_EQ(response->Json()["error"]["details"]["reason"], "rejected_by_auth_service");
+}
+
+TEST(RestRemoteAuthTest, AuthServiceTroubleFailsClosed) {
+  Upstream upstream;
+  ASSERT_NE(upstream.Port(), 0);
+  {
+    GatewayProcess gateway(RemoteAuthConfig(upstream.Port(), upstream.Port()));
+    ASSERT_TRUE(gateway.Start()) << gateway.Output();
+    ASSERT_TRUE(gateway.WaitReady()) << gateway.Output();
+    const auto response = HttpRequest(gateway.Port(), "GET", "/api/v1/staff/count?key=closed-auth",
+                                      Bearer("down"));
+    ASSERT_TRUE(response);
+    EXPECT_EQ(response->status, 503);
+    EXPECT_EQ(response->Json()["error"]["code"], "AUTH_UNAVAILABLE");
+  }
+  {
+    GatewayProcess gateway(RemoteAuthConfig(upstream.Port(), 9));  // nothing listens on 9
+    ASSERT_TRUE(gateway.Start()) << gateway.Output();
+    ASSERT_TRUE(gateway.WaitReady()) << gateway.Output();
+    const auto response = HttpRequest(gateway.Port(), "GET", "/api/v1/staff/count?key=closed-auth",
+                                      Bearer("good:USR-1:doctor"));
+    ASSERT_TRUE(response);
+    EXPECT_EQ(response->status, 503);
+    EXPECT_EQ(response->Json()["error"]["code"], "AUTH_UNAVAILABLE");
+  }
+  EXPECT_EQ(upstream.Hits("closed-auth"), 0) << "nothing reaches a service unauthenticated";
+}
+
 TEST(RestIdempotencyTest, RedisDownFailsClosed) {
   Upstream upstream;
   ASSERT_NE(upstream.Port(), 0);

@@ -14,7 +14,10 @@
 //   .../enveloped            200, a body that already is a NileCareResponse
 //   .../count?key=K          200 {count}; every method counts
 //   .../no-content           204
-//   /__hits?key=K            how many calls K received (flaky, count, slow)
+//   .../validate             the auth service's token validation (POST {token}): token
+//                            "good:<id>:<role>" -> 200 {success, data: {user}}, "down" -> 503,
+//                            anything else -> 401; counted under key "validate"
+//   /__hits?key=K            how many calls K received (flaky, count, slow, validate)
 import http from 'node:http';
 
 const args = process.argv.slice(2);
@@ -87,6 +90,15 @@ const server = http.createServer((req, res) => {
         });
       case 'count':
         return json(res, 200, { count: hit(key) });
+      case 'validate': {
+        hit('validate');
+        let token = '';
+        try { token = JSON.parse(body).token || ''; } catch { token = ''; }
+        if (token === 'down') return json(res, 503, { success: false, message: 'auth down' });
+        const [kind, id, role] = token.split(':');
+        if (kind !== 'good') return json(res, 401, { success: false, message: 'Invalid token' });
+        return json(res, 200, { success: true, message: 'ok', data: { user: { id, role } } });
+      }
       case 'no-content':
         res.writeHead(204);
         return res.end();

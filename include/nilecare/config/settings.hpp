@@ -61,14 +61,19 @@ struct JwtSettings {
   Duration leeway{std::chrono::seconds(30)};
 };
 
-// auth: { jwt, validate_url, validate_cache_ttl, validate_cache_size }
-// Local JWT verification when `jwt` is set; otherwise remote validation through
-// validate_url (the auth service's POST /api/v1/auth/validate), answers cached briefly.
+// auth: { jwt, validate_url, validate_cache_ttl, validate_cache_size, validate_timeout }
+// Either local JWT verification (`jwt`) or remote validation through validate_url (the
+// auth service's POST /api/v1/auth/validate, spec §1), with valid answers cached for
+// validate_cache_ttl (never past the token's own exp) and a breaker of its own.
 struct AuthSettings {
   std::optional<JwtSettings> jwt{};
   std::string validate_url{};
+  std::string validate_host{};   // parsed from validate_url
+  std::uint16_t validate_port{80};
+  std::string validate_path{};   // e.g. /api/v1/auth/validate
   Duration validate_cache_ttl{std::chrono::seconds(30)};
   std::size_t validate_cache_size{10000};
+  Duration validate_timeout{std::chrono::seconds(5)};  // the spec's `auth` timeout class
 };
 
 // timeouts: { <class>: <duration>, ... } — whole-call deadlines (retries included) by

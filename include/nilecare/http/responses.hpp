@@ -17,6 +17,7 @@ Response ErrorResponse(const RequestContext& context, Status status, std::string
                        std::string_view message, nlohmann::json details = nullptr);
 // Error with error.retry_after (ms) in the body and a Retry-After header (seconds, rounded up).
 Response RetryLaterResponse(const RequestContext& context, Status status, std::string_view code,
-                            std::string_view message, std::chrono::milliseconds retry_after);
+                            std::string_view message, std::chrono::milliseconds retry_after,
+                            nlohmann::json details = nullptr);
 
 }  // namespace nilecare::http

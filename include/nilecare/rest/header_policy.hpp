@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "nilecare/http/types.hpp"
 
@@ -22,6 +23,7 @@ namespace nilecare::rest {
 struct Identity {
   std::string user_id;
   std::string role;
+  std::vector<std::string> roles;  // every role, for route.roles checks
 };
 
 struct UpstreamTarget {

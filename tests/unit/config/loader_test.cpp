@@ -403,6 +403,10 @@ TEST(LoaderTest, ShippedGatewayConfigLoads) {
   EXPECT_EQ(defaults.auth->jwt->audience, "nilecare");
   EXPECT_EQ(defaults.auth->jwt->leeway, built_in_jwt.leeway);
   EXPECT_EQ(defaults.auth->validate_url, "");
+  const nilecare::config::AuthSettings built_in_auth;
+  EXPECT_EQ(defaults.auth->validate_cache_ttl, built_in_auth.validate_cache_ttl);
+  EXPECT_EQ(defaults.auth->validate_cache_size, built_in_auth.validate_cache_size);
+  EXPECT_EQ(defaults.auth->validate_timeout, built_in_auth.validate_timeout);
   EXPECT_EQ(defaults.timeouts.classes, built_in.timeouts.classes);
   EXPECT_EQ(defaults.timeouts.default_class, built_in.timeouts.default_class);
   EXPECT_EQ(defaults.retry.retries, built_in.retry.retries);

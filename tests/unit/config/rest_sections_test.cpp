@@ -145,6 +145,7 @@ auth:
     leeway: 5s
   validate_cache_ttl: 10s
   validate_cache_size: 500
+  validate_timeout: 2s
 timeouts: {auth: 3s, bulk: 5m, default: bulk}
 retry:
   retries: 5
@@ -195,6 +196,7 @@ idempotency: {ttl: 1h, max_stored_body: 64KiB}
   EXPECT_EQ(jwt.leeway, seconds(5));
   EXPECT_EQ(s.auth->validate_cache_ttl, seconds(10));
   EXPECT_EQ(s.auth->validate_cache_size, 500u);
+  EXPECT_EQ(s.auth->validate_timeout, seconds(2));
 
   EXPECT_EQ(s.timeouts.classes.at("auth"), seconds(3));
   EXPECT_EQ(s.timeouts.classes.at("database"), seconds(10));  // built in, kept
@@ -524,19 +526,19 @@ TEST(RestSectionsTest, RoutesMustBeAListOfMappings) {
             "gw.yaml:6: routes[1]: expected a mapping of settings, got \"/b\"");
 }
 
-TEST(RestSectionsTest, RequiredAuthNeedsJwt) {
+TEST(RestSectionsTest, RequiredAuthNeedsTokenVerification) {
   EXPECT_EQ(ProblemsOf(WithUpstream(R"(routes:
   - {prefix: /public, upstream: api, auth: none}
   - {prefix: /a, upstream: api}
   - {prefix: /b, upstream: api, auth: required}
 )")),
             (std::vector<std::string>{
-                "gw.yaml:6: routes[1].auth: requires auth.jwt (or mark the route auth: none)",
-                "gw.yaml:7: routes[2].auth: requires auth.jwt (or mark the route auth: none)",
+                "gw.yaml:6: routes[1].auth: requires auth.jwt or auth.validate_url (or mark the route auth: none)",
+                "gw.yaml:7: routes[2].auth: requires auth.jwt or auth.validate_url (or mark the route auth: none)",
             }));
-  // auth: without jwt is no better.
+  // auth: without jwt or validate_url is no better.
   EXPECT_EQ(ProblemOf(WithUpstream("auth: {}\nroutes:\n  - {prefix: /a, upstream: api}\n")),
-            "gw.yaml:6: routes[0].auth: requires auth.jwt (or mark the route auth: none)");
+            "gw.yaml:6: routes[0].auth: requires auth.jwt or auth.validate_url (or mark the route auth: none)");
   // A broken jwt: is reported once, not again at every route.
   EXPECT_EQ(ProblemOf(WithUpstream("auth: {jwt: HS256}\nroutes:\n  - {prefix: /a, upstream: api}\n")),
             "gw.yaml:4: auth.jwt: expected a mapping of settings, got \"HS256\"");
@@ -602,13 +604,128 @@ TEST(RestSectionsTest, JwtAlgorithmRules) {
             "gw.yaml:5: auth.jwt.leeway: expected a duration of at most 5m, got \"10m\"");
 }
 
-TEST(RestSectionsTest, RemoteValidationIsNotInThisBuild) {
-  EXPECT_EQ(ProblemOf(With("auth:\n  validate_url: http://127.0.0.1:7020/api/v1/auth/validate\n")),
-            "gw.yaml:3: auth.validate_url: remote token validation is not supported by this "
-            "build yet");
-  EXPECT_EQ(ProblemOf(With("auth:\n  validate_cache_size: 0\n")),
+// auth: with `keys` (one per line) from line 3.
+std::string Auth(std::string_view keys) { return "service: {}\nauth:\n" + std::string(keys); }
+
+TEST(RestSectionsTest, RemoteValidationUrl) {
+  const GatewaySettings s =
+      Load(Auth("  validate_url: http://127.0.0.1:7020/api/v1/auth/validate\n"));
+  ASSERT_TRUE(s.auth);
+  EXPECT_FALSE(s.auth->jwt.has_value());
+  EXPECT_EQ(s.auth->validate_url, "http://127.0.0.1:7020/api/v1/auth/validate");
+  EXPECT_EQ(s.auth->validate_host, "127.0.0.1");
+  EXPECT_EQ(s.auth->validate_port, 7020);
+  EXPECT_EQ(s.auth->validate_path, "/api/v1/auth/validate");
+  EXPECT_EQ(s.auth->validate_cache_ttl, seconds(30));
+  EXPECT_EQ(s.auth->validate_cache_size, 10000u);
+  EXPECT_EQ(s.auth->validate_timeout, seconds(5));
+  EXPECT_TRUE(s.warnings.empty()) << ::testing::PrintToString(s.warnings);
+
+  // Without a port: HTTP's; the path is the whole path, base included; a trailing '/' goes.
+  const GatewaySettings named = Load(Auth("  validate_url: http://auth.internal/base/validate/\n"));
+  EXPECT_EQ(named.auth->validate_host, "auth.internal");
+  EXPECT_EQ(named.auth->validate_port, 80);
+  EXPECT_EQ(named.auth->validate_path, "/base/validate");
+  const GatewaySettings ipv6 = Load(Auth("  validate_url: 'http://[::1]:7020/v'\n"));
+  EXPECT_EQ(ipv6.auth->validate_host, "::1");
+  EXPECT_EQ(ipv6.auth->validate_path, "/v");
+}
+
+TEST(RestSectionsTest, RemoteValidationUrlErrors) {
+  EXPECT_EQ(ProblemOf(Auth("  validate_url: https://127.0.0.1:7020/api/v1/auth/validate\n")),
+            "gw.yaml:3: auth.validate_url: https is not supported: terminate TLS in a sidecar");
+  for (const char* url : {"http://127.0.0.1:7020", "http://127.0.0.1:7020/", "http://auth"}) {
+    EXPECT_EQ(ProblemOf(Auth("  validate_url: " + std::string(url) + "\n")),
+              "gw.yaml:3: auth.validate_url: needs the validation path, e.g. "
+              "http://127.0.0.1:7020/api/v1/auth/validate")
+        << url;
+  }
+  for (const char* url : {"127.0.0.1:7020/validate", "http://h:0/v", "http://u:p@h:1/v",
+                          "http://h:1/v?x=1", "http://h:1//v", "ftp://h/v"}) {
+    EXPECT_EQ(ProblemOf(Auth("  validate_url: '" + std::string(url) + "'\n")),
+              "gw.yaml:3: auth.validate_url: expected an http URL with the validation path, like "
+              "http://127.0.0.1:7020/api/v1/auth/validate, got \"" +
+                  std::string(url) + "\"");
+  }
+  // Not a string: reported once, and routes are not reported as lacking verification too.
+  EXPECT_EQ(ProblemOf(WithUpstream("auth:\n  validate_url: {host: h}\n"
+                                   "routes:\n  - {prefix: /a, upstream: api}\n")),
+            "gw.yaml:5: auth.validate_url: expected a string, got a mapping");
+}
+
+TEST(RestSectionsTest, JwtAndRemoteValidationExcludeEachOther) {
+  EXPECT_EQ(ProblemOf(Auth("  jwt: {secret: " + std::string(kSecret) +
+                           ", issuer: i, audience: a}\n"
+                           "  validate_url: http://127.0.0.1:7020/api/v1/auth/validate\n")),
+            "gw.yaml:4: auth.validate_url: set either auth.jwt (local verification) or "
+            "auth.validate_url (remote validation), not both");
+  // Whichever comes first in the file.
+  EXPECT_EQ(ProblemOf(Auth("  validate_url: http://127.0.0.1:7020/api/v1/auth/validate\n"
+                           "  jwt: {secret: " +
+                           std::string(kSecret) + ", issuer: i, audience: a}\n")),
+            "gw.yaml:3: auth.validate_url: set either auth.jwt (local verification) or "
+            "auth.validate_url (remote validation), not both");
+}
+
+TEST(RestSectionsTest, RemoteValidationSettings) {
+  const GatewaySettings s = Load(Auth(R"(  validate_url: http://127.0.0.1:7020/api/v1/auth/validate
+  validate_cache_ttl: 10s
+  validate_cache_size: 500
+  validate_timeout: 1500ms
+)"));
+  EXPECT_EQ(s.auth->validate_cache_ttl, seconds(10));
+  EXPECT_EQ(s.auth->validate_cache_size, 500u);
+  EXPECT_EQ(s.auth->validate_timeout, milliseconds(1500));
+  EXPECT_EQ(Load(Auth("  validate_timeout: 2m\n")).auth->validate_timeout, minutes(2));
+  EXPECT_EQ(ProblemOf(Auth("  validate_timeout: 0s\n")),
+            "gw.yaml:3: auth.validate_timeout: expected a duration greater than 0s, got \"0s\"");
+  EXPECT_EQ(ProblemOf(Auth("  validate_timeout: 5\n")),
+            "gw.yaml:3: auth.validate_timeout: expected a duration with a unit like 10s or 250ms "
+            "(a bare number is ambiguous: seconds or milliseconds?), got \"5\"");
+  EXPECT_EQ(ProblemOf(Auth("  validate_timout: 5s\n")),
+            "gw.yaml:3: auth.validate_timout: unknown key (did you mean \"validate_timeout\"?)");
+  EXPECT_EQ(ProblemOf(Auth("  validate_cache_ttl: 0s\n")),
+            "gw.yaml:3: auth.validate_cache_ttl: expected a duration greater than 0s, got \"0s\"");
+  EXPECT_EQ(ProblemOf(Auth("  validate_cache_size: 0\n")),
             "gw.yaml:3: auth.validate_cache_size: expected an integer between 1 and 10000000, got "
             "\"0\"");
+}
+
+TEST(RestSectionsTest, RequiredAuthAcceptsRemoteValidation) {
+  const GatewaySettings s = Load(WithUpstream(R"(auth:
+  validate_url: http://127.0.0.1:7020/api/v1/auth/validate
+routes:
+  - {prefix: /a, upstream: api}
+  - {prefix: /b, upstream: api, auth: required, roles: [admin]}
+)"));
+  ASSERT_EQ(s.routes.size(), 2u);
+  EXPECT_EQ(s.routes[0].auth, RouteAuth::kRequired);
+  EXPECT_EQ(s.routes[1].auth, RouteAuth::kRequired);
+  EXPECT_NE(Summary(s).find("  auth:            remote validation via "
+                            "http://127.0.0.1:7020/api/v1/auth/validate (cache 30s, 10000 entries, "
+                            "timeout 5s)\n"),
+            std::string::npos)
+      << Summary(s);
+  // A bad URL is reported once, not again at every route.
+  EXPECT_EQ(ProblemOf(WithUpstream("auth:\n  validate_url: https://a:1/v\n"
+                                   "routes:\n  - {prefix: /a, upstream: api}\n")),
+            "gw.yaml:5: auth.validate_url: https is not supported: terminate TLS in a sidecar");
+}
+
+TEST(RestSectionsTest, SummaryOfRemoteValidation) {
+  const std::string summary = Summary(Load(Auth(R"(  validate_url: 'http://[::1]:7020/v1/validate'
+  validate_cache_ttl: 1m
+  validate_cache_size: 250
+  validate_timeout: 750ms
+)")));
+  EXPECT_NE(summary.find("  auth:            remote validation via http://[::1]:7020/v1/validate "
+                         "(cache 1m, 250 entries, timeout 750ms)\n"),
+            std::string::npos)
+      << summary;
+  EXPECT_NE(Summary(Load(Auth("  validate_cache_ttl: 1m\n")))
+                .find("  auth:            no token verification (no auth.jwt or "
+                      "auth.validate_url)\n"),
+            std::string::npos);
 }
 
 TEST(RestSectionsTest, UncheckedIssuerAndAudienceAreWarnings) {
@@ -707,10 +824,10 @@ idempotency: {ttl: 24h}
             (std::vector<std::string>{
                 "gw.yaml:3: routes[0].prefix: expected a path without a trailing '/', got "
                 "\"/api/v1/staff/\"",
-                "gw.yaml:3: routes[0].auth: requires auth.jwt (or mark the route auth: none)",
+                "gw.yaml:3: routes[0].auth: requires auth.jwt or auth.validate_url (or mark the route auth: none)",
                 "gw.yaml:4: routes[1].timeout: unknown timeout class \"externl\" (known: auth, "
                 "database, external, reports)",
-                "gw.yaml:4: routes[1].auth: requires auth.jwt (or mark the route auth: none)",
+                "gw.yaml:4: routes[1].auth: requires auth.jwt or auth.validate_url (or mark the route auth: none)",
                 "gw.yaml:6: upstreams.business.url: https upstreams are not supported: terminate "
                 "TLS in a sidecar",
                 "gw.yaml:7: upstreams.payment.max_pending: expected an integer between 0 and "

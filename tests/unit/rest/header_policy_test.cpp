@@ -26,7 +26,7 @@ http::Request ClientRequest() {
 
 TEST(HeaderPolicyTest, IdentityComesOnlyFromTheVerifiedToken) {
   http::RequestContext context{"req-1", "corr-1", "192.0.2.7", "payments", {}};
-  const auto upstream = BuildUpstreamRequest(ClientRequest(), context, Identity{"USR-1", "doctor"},
+  const auto upstream = BuildUpstreamRequest(ClientRequest(), context, Identity{"USR-1", "doctor", {"doctor"}},
                                              UpstreamTarget{"/base", "nilecare-gateway"});
   EXPECT_EQ(upstream.target(), "/base/api/v1/payments?x=1");
   EXPECT_EQ(upstream["X-User-ID"], "USR-1");
