@@ -52,6 +52,7 @@ class ServerState {
     for (auto& session : live) action(session);
   }
 
+  // `route` must be a dispatcher label (or a literal): series are cached by its address.
   void RecordResponse(std::string_view route, std::string_view method, unsigned status,
                       double seconds);
 
@@ -61,6 +62,7 @@ class ServerState {
   observability::MetricsRegistry& metrics_;
   observability::Gauge& in_flight_gauge_;
   observability::Gauge& connections_gauge_;
+  std::uint64_t instance_id_;
   observability::Counter& rejected_connections_;
   std::atomic<bool> draining_{false};
   std::atomic<std::size_t> active_requests_{0};

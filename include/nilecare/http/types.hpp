@@ -5,6 +5,7 @@
 #include <chrono>
 #include <functional>
 #include <string>
+#include <string_view>
 
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -22,7 +23,9 @@ struct RequestContext {
   std::string request_id;
   std::string correlation_id;
   std::string remote_address;
-  std::string route{"unmatched"};  // metrics label: the matched route, never the raw path
+  // Metrics and log label: the matched route, never the raw path. A view of the
+  // dispatcher's own label (stable while the dispatcher lives), so no copy per request.
+  std::string_view route{"unmatched"};
   std::chrono::steady_clock::time_point received_at{};
 };
 
