@@ -278,6 +278,7 @@ void HttpSession::Write(bool keep_alive) {
     response.body().clear();
     response.content_length(body_size);
   }
+  RecordRequest(response.result_int());
   stream_.expires_after(state_->Settings().body_timeout);
   beast_http::async_write(
       stream_, response,
@@ -285,15 +286,20 @@ void HttpSession::Write(bool keep_alive) {
 }
 
 void HttpSession::OnWrite(bool keep_alive, beast::error_code ec, std::size_t) {
-  const unsigned status = response_ ? response_->result_int() : 0;
-  FinishRequest(status);
+  if (in_flight_) {
+    in_flight_ = false;
+    state_->RequestFinished();
+  }
   response_.reset();
   if (ec) return Close();
   if (!keep_alive) return LingeringClose();
   DoRead();
 }
 
-void HttpSession::FinishRequest(unsigned status) {
+// Counted and logged when the reply is handed to the socket, not when the write
+// completes: a client that has read its reply and scrapes /metrics at once must find it
+// counted.
+void HttpSession::RecordRequest(unsigned status) {
   const auto elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() -
                                                      context_.received_at)
                            .count();
@@ -310,10 +316,6 @@ void HttpSession::FinishRequest(unsigned status) {
                                {"status", status},
                                {"duration_ms", elapsed * 1000.0},
                                {"remote", context_.remote_address}});
-  }
-  if (in_flight_) {
-    in_flight_ = false;
-    state_->RequestFinished();
   }
 }
 

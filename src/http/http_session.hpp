@@ -49,7 +49,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void DiscardInput();
   void Close();
   void BeginRequest();
-  void FinishRequest(unsigned status);
+  void RecordRequest(unsigned status);
 
   StrandStream stream_;
   boost::beast::flat_buffer buffer_;

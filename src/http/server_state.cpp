@@ -99,7 +99,7 @@ void ServerState::RecordResponse(std::string_view route, std::string_view method
                               {"method", std::string(method)},
                               {"status", std::to_string(status)}}),
         &metrics_.GetHistogram("nilecare_http_request_duration_seconds",
-                               "Time from first byte of a request to its reply being written",
+                               "Time from first byte of a request to its reply being ready to send",
                                {{"route", std::string(route)}})};
     it = cache.emplace(std::move(key), series).first;
   }
