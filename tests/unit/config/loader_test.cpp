@@ -1,5 +1,7 @@
 #include "nilecare/config/loader.hpp"
 
+#include "config_test_support.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -20,39 +22,7 @@ using nilecare::config::Summary;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-constexpr std::size_t kKiB = 1024;
-constexpr std::size_t kMiB = 1024 * kKiB;
-
-EnvLookup FakeEnv(std::map<std::string, std::string> vars = {}) {
-  return [vars = std::move(vars)](const std::string& name) -> std::optional<std::string> {
-    const auto it = vars.find(name);
-    if (it == vars.end()) return std::nullopt;
-    return it->second;
-  };
-}
-
-GatewaySettings Load(std::string_view yaml, std::map<std::string, std::string> vars = {}) {
-  return LoadString(yaml, "gw.yaml", FakeEnv(std::move(vars)));
-}
-
-// The problems reported for `yaml`; fails the test when it loads.
-std::vector<std::string> ProblemsOf(std::string_view yaml,
-                                    std::map<std::string, std::string> vars = {}) {
-  try {
-    Load(yaml, std::move(vars));
-  } catch (const ConfigError& error) {
-    return error.Problems();
-  }
-  ADD_FAILURE() << "loaded without error:\n" << yaml;
-  return {};
-}
-
-// The one problem reported for `yaml`.
-std::string ProblemOf(std::string_view yaml, std::map<std::string, std::string> vars = {}) {
-  const std::vector<std::string> problems = ProblemsOf(yaml, std::move(vars));
-  EXPECT_EQ(problems.size(), 1u) << ::testing::PrintToString(problems);
-  return problems.empty() ? "" : problems.front();
-}
+using namespace nilecare::config::test_support;
 
 std::filesystem::path RepoConfig(const char* name) {
   return std::filesystem::path(__FILE__).parent_path() / "../../../config" / name;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "config_test_support.hpp"
 #include "nilecare/config/loader.hpp"
 
 namespace {
@@ -22,40 +23,10 @@ using std::chrono::milliseconds;
 using std::chrono::minutes;
 using std::chrono::seconds;
 
-constexpr std::size_t kKiB = 1024;
-constexpr std::size_t kMiB = 1024 * kKiB;
+using namespace nilecare::config::test_support;
 
 // 32 bytes: the least HS256 accepts.
 constexpr const char* kSecret = "0123456789abcdef0123456789abcdef";
-
-EnvLookup FakeEnv(std::map<std::string, std::string> vars) {
-  return [vars = std::move(vars)](const std::string& name) -> std::optional<std::string> {
-    const auto it = vars.find(name);
-    if (it == vars.end()) return std::nullopt;
-    return it->second;
-  };
-}
-
-GatewaySettings Load(std::string_view yaml, std::map<std::string, std::string> vars = {}) {
-  return LoadString(yaml, "gw.yaml", FakeEnv(std::move(vars)));
-}
-
-std::vector<std::string> ProblemsOf(std::string_view yaml,
-                                    std::map<std::string, std::string> vars = {}) {
-  try {
-    Load(yaml, std::move(vars));
-  } catch (const ConfigError& error) {
-    return error.Problems();
-  }
-  ADD_FAILURE() << "loaded without error:\n" << yaml;
-  return {};
-}
-
-std::string ProblemOf(std::string_view yaml, std::map<std::string, std::string> vars = {}) {
-  const std::vector<std::string> problems = ProblemsOf(yaml, std::move(vars));
-  EXPECT_EQ(problems.size(), 1u) << ::testing::PrintToString(problems);
-  return problems.empty() ? "" : problems.front();
-}
 
 // service: on line 1, then `body` from line 2.
 std::string With(std::string_view body) { return "service: {}\n" + std::string(body); }
