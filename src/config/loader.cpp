@@ -1,5 +1,6 @@
 #include "nilecare/config/loader.hpp"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -903,6 +904,41 @@ GatewaySettings LoadFile(const std::string& path, const EnvLookup& env) {
   return LoadString(text.str(), path, env);
 }
 
+namespace {
+
+// Sees documents go by without building them.
+class DocumentCounter final : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+  std::vector<YAML::Mark> starts;
+};
+
+// Where a second document starts, if there is one. At most two documents are read:
+// yaml-cpp 0.7's LoadAll never ends on some inputs (a stray leading ',' yields empty
+// documents forever, yaml-cpp issue 1040), which the fuzzer found as an OOM.
+std::optional<YAML::Mark> SecondDocument(const std::string& text) {
+  std::istringstream stream(text);
+  YAML::Parser parser(stream);
+  DocumentCounter counter;
+  for (int i = 0; i < 2 && parser.HandleNextDocument(counter); ++i) {
+  }
+  if (counter.starts.size() < 2) return std::nullopt;
+  return counter.starts[1];
+}
+
+}  // namespace
+
 GatewaySettings LoadString(std::string_view yaml, std::string_view source_name,
                            const EnvLookup& env) {
   ProblemList problems{std::string(source_name)};
@@ -914,9 +950,11 @@ GatewaySettings LoadString(std::string_view yaml, std::string_view source_name,
   // Parsing text with holes in it would only add confusing follow-on errors.
   if (!problems.Empty()) throw ConfigError(problems.Sorted());
 
-  std::vector<YAML::Node> documents;
+  YAML::Node document;
+  std::optional<YAML::Mark> second_document;
   try {
-    documents = YAML::LoadAll(substituted.text);
+    document = YAML::Load(substituted.text);
+    second_document = SecondDocument(substituted.text);
   } catch (const YAML::Exception& error) {
     const int line = error.mark.line + 1;
     problems.AddFormatted(line, problems.File() + ":" + std::to_string(line) + ":" +
@@ -924,16 +962,15 @@ GatewaySettings LoadString(std::string_view yaml, std::string_view source_name,
                                     ": YAML syntax error: " + error.msg);
     throw ConfigError(problems.Sorted());
   }
-  if (documents.size() > 1) {
+  if (second_document) {
     // A second document would be silently ignored by a plain Load().
-    problems.Add(documents[1].Mark().line + 1, "expected one YAML document, found " +
-                                                   std::to_string(documents.size()) +
-                                                   " (remove the extra '---')");
+    problems.Add(second_document->line + 1,
+                 "expected one YAML document, found more than one (remove the extra '---')");
   }
 
   GatewaySettings settings;
   settings.source = std::string(source_name);
-  ParseDocument(documents.empty() ? YAML::Node() : documents.front(), settings, problems);
+  ParseDocument(document, settings, problems);
   if (!problems.Empty()) throw ConfigError(problems.Sorted());
   return settings;
 }

@@ -185,10 +185,14 @@ std::string MetricsRegistry::RenderText() const {
   std::lock_guard lock(mutex_);
   std::string out;
   out.reserve(families_.size() * 256);
-  for (const auto& [name, family] : families_) {
+  for (const auto& family_entry : families_) {
+    const std::string& name = family_entry.first;
+    const auto& family = family_entry.second;
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, family->help, name,
                        TypeName(family->type));
-    for (const auto& [key, series] : family->series) {
+    for (const auto& entry : family->series) {
+      // Named, not structured bindings: clang < 16 cannot capture those in a lambda.
+      const auto& series = entry.second;
       std::visit(
           [&](const auto& metric) {
             using T = std::decay_t<decltype(metric)>;

@@ -47,7 +47,6 @@ ProxyCall::ProxyCall(std::shared_ptr<RestGateway::Shared> shared, const Route& r
                      bool has_idempotency_key, std::optional<IdempotencyClaim> claim,
                      http::Responder respond)
     : shared_(std::move(shared)),
-      route_(route),
       upstream_(*route.upstream),
       context_(std::move(context)),
       request_(std::make_shared<http::Request>(std::move(upstream_request))),

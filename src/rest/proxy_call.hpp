@@ -38,7 +38,6 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
   void Count(CallResult result);
 
   std::shared_ptr<RestGateway::Shared> shared_;
-  const Route& route_;
   Upstream& upstream_;
   http::RequestContext context_;
   std::shared_ptr<http::Request> request_;

@@ -31,8 +31,47 @@ bool IsEncoded(const http::Response& response) {
   return it != response.end() && !beast::iequals(it->value(), "identity");
 }
 
+// Beast maps status codes it has no name for (418, 520...) to status::unknown, which would
+// go out as "000": keep the number, and the upstream's reason phrase for it.
+void KeepStatus(const http::Response& upstream, http::Response& out) {
+  out.result(upstream.result_int());
+  if (!upstream.reason().empty()) out.reason(upstream.reason());
+}
+
+// Bodies nested deeper than this are treated as not JSON: serialising and copying JSON
+// recurse per level, and an upstream's 100k-deep array would otherwise overflow the stack
+// (found by reading after tests/fuzz/response_mapper_fuzz).
+constexpr std::size_t kMaxJsonDepth = 128;
+
+bool NestingWithin(std::string_view text, std::size_t limit) {
+  std::size_t depth = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) return false;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return true;
+}
+
 http::Response WithHeadersFrom(const http::Response& upstream, http::Response&& reply) {
   http::Response out{reply.result(), reply.version()};
+  KeepStatus(upstream, out);
   CopyResponseHeaders(upstream, out);
   out.set(Field::content_type, reply[Field::content_type]);
   out.body() = std::move(reply.body());
@@ -63,17 +102,19 @@ http::Response MapUpstreamResponse(http::Response&& upstream, const http::Reques
   const bool error = status >= 400;
   const bool empty = upstream.body().empty();
 
-  if (!IsEncoded(upstream) && !empty && IsJsonContentType(content_type)) {
+  const auto code = static_cast<http::Status>(status);
+  if (!IsEncoded(upstream) && !empty && IsJsonContentType(content_type) &&
+      NestingWithin(upstream.body(), kMaxJsonDepth)) {
     auto body = nlohmann::json::parse(upstream.body(), nullptr, false);
     if (!body.is_discarded()) {
       if (core::IsEnvelope(body)) {
         body["request_id"] = context.request_id;
-        http::Response reply = http::JsonResponse(upstream.result(), body);
+        http::Response reply = http::JsonResponse(code, body);
         return WithHeadersFrom(upstream, std::move(reply));
       }
       if (!error) {
         return WithHeadersFrom(upstream,
-                               http::SuccessResponse(context, upstream.result(),
+                               http::SuccessResponse(context, code,
                                                      core::DefaultMessage(static_cast<int>(status)),
                                                      std::move(body)));
       }
@@ -82,7 +123,7 @@ http::Response MapUpstreamResponse(http::Response&& upstream, const http::Reques
         message = body["message"].get<std::string>();
       }
       return WithHeadersFrom(upstream,
-                             http::ErrorResponse(context, upstream.result(),
+                             http::ErrorResponse(context, code,
                                                  ErrorCodeForStatus(status), message,
                                                  std::move(body)));
     }
@@ -95,13 +136,14 @@ http::Response MapUpstreamResponse(http::Response&& upstream, const http::Reques
                     : upstream.body();
     }
     return WithHeadersFrom(upstream,
-                           http::ErrorResponse(context, upstream.result(),
+                           http::ErrorResponse(context, code,
                                                ErrorCodeForStatus(status),
                                                core::DefaultMessage(static_cast<int>(status)),
                                                std::move(details)));
   }
   // Success with a non-JSON (or empty, or compressed) body: untouched.
-  http::Response out{upstream.result(), 11};
+  http::Response out{code, 11};
+  KeepStatus(upstream, out);
   CopyResponseHeaders(upstream, out);
   out.body() = std::move(upstream.body());
   return out;

@@ -163,10 +163,10 @@ void Proceed(const std::shared_ptr<RestGateway::Shared>& shared, const Route* ro
                 // Stored without its body (over idempotency.max_stored_body): the
                 // request must still not run twice, so say what happened.
                 auto note = stored.status < 400
-                                ? http::SuccessResponse(context_copy, replay.result(),
+                                ? http::SuccessResponse(context_copy, static_cast<http::Status>(stored.status),
                                                         "Request already processed; its reply is too large to replay",
                                                         nullptr)
-                                : http::ErrorResponse(context_copy, replay.result(),
+                                : http::ErrorResponse(context_copy, static_cast<http::Status>(stored.status),
                                                       ErrorCodeForStatus(static_cast<unsigned>(stored.status)),
                                                       "Request already processed; its reply is too large to replay");
                 replay.set(Field::content_type, note[Field::content_type]);

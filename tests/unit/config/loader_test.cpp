@@ -260,7 +260,16 @@ TEST(LoaderTest, SyntaxErrorLinesSurviveSubstitution) {
 
 TEST(LoaderTest, MoreThanOneDocument) {
   EXPECT_EQ(ProblemOf("service: {}\n---\nservice: {threads: 2}\n"),
-            "gw.yaml:3: expected one YAML document, found 2 (remove the extra '---')");
+            "gw.yaml:2: expected one YAML document, found more than one (remove the extra "
+            "'---')");
+}
+
+// Found by tests/fuzz/config_loader_fuzz: yaml-cpp 0.7's LoadAll loops forever on these.
+TEST(LoaderTest, StrayLeadingCommaIsAnErrorNotAHang) {
+  for (const char* yaml : {",", " ,", "# c\n, x", "service: {name: gw}\n---\n, x"}) {
+    SCOPED_TRACE(yaml);
+    EXPECT_FALSE(ProblemsOf(yaml).empty());
+  }
 }
 
 TEST(LoaderTest, CollectsAllProblemsInFileOrder) {

@@ -86,3 +86,36 @@ TEST(ResponseMapperTest, ErrorCodesForStatuses) {
 
 }  // namespace
 }  // namespace nilecare::rest
+
+namespace nilecare::rest {
+namespace {
+
+// Found by tests/fuzz/response_mapper_fuzz: Beast names no status 520, and a reply built
+// from result() went out as "HTTP/1.1 000".
+TEST(ResponseMapperTest, UnnamedStatusCodesAreKept) {
+  auto upstream = Upstream(520, "application/json", R"({"message":"origin down"})");
+  upstream.reason("Web Server Returned an Unknown Error");
+  const auto out = MapUpstreamResponse(std::move(upstream), kContext);
+  EXPECT_EQ(out.result_int(), 520u);
+  EXPECT_EQ(out.reason(), "Web Server Returned an Unknown Error");
+  EXPECT_EQ(nlohmann::json::parse(out.body())["status"], 520);
+
+  const auto teapot = MapUpstreamResponse(Upstream(418, "text/plain", ""), kContext);
+  EXPECT_EQ(teapot.result_int(), 418u);
+}
+
+TEST(ResponseMapperTest, DeeplyNestedJsonIsNotRewritten) {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  const auto ok = MapUpstreamResponse(Upstream(200, "application/json", deep), kContext);
+  EXPECT_EQ(ok.body(), deep) << "passed through untouched, not re-serialised";
+  const auto error = MapUpstreamResponse(Upstream(409, "application/json", deep), kContext);
+  EXPECT_EQ(error.result_int(), 409u);
+  EXPECT_EQ(nlohmann::json::parse(error.body())["error"]["code"], "CONFLICT");
+
+  const std::string shallow = R"({"a":[[{"b":"]]]]"}]]})";
+  const auto wrapped = MapUpstreamResponse(Upstream(200, "application/json", shallow), kContext);
+  EXPECT_EQ(nlohmann::json::parse(wrapped.body())["data"]["a"][0][0]["b"], "]]]]");
+}
+
+}  // namespace
+}  // namespace nilecare::rest
