@@ -51,6 +51,7 @@ fi
 
 build_dir=${NILECARE_FUZZ_BUILD_DIR:-$repo/build-fuzz}
 jobs=${NILECARE_FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
+bash scripts/install-deps.sh --fuzz
 export CXX=${CXX:-clang++}
 generator=()
 if command -v ninja >/dev/null 2>&1 && [[ ! -f $build_dir/CMakeCache.txt ]]; then

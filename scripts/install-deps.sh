@@ -7,6 +7,7 @@
 #   scripts/install-deps.sh --runtime  only the shared libraries the binary needs (Dockerfile)
 #   scripts/install-deps.sh --build    only what compiling the gateway needs (Dockerfile)
 #   scripts/install-deps.sh --bench    also the benchmark tools (wrk, nginx)
+#   scripts/install-deps.sh --fuzz     also clang and libFuzzer (scripts/fuzz.sh)
 set -euo pipefail
 
 build_pkgs=(
@@ -26,14 +27,16 @@ runtime_pkgs=(
   ca-certificates curl
 )
 bench_pkgs=(wrk nginx-light bc binutils)
+fuzz_pkgs=(clang-14 libclang-rt-14-dev)
 
 mode=dev
 for arg in "$@"; do
   case "$arg" in
     --runtime) mode=runtime ;;
     --build) mode=build ;;
+    --fuzz) mode=fuzz ;;
     --bench) mode=bench ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "install-deps.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -43,6 +46,7 @@ case "$mode" in
   build) wanted=("${build_pkgs[@]}") ;;
   dev) wanted=("${build_pkgs[@]}" "${server_pkgs[@]}") ;;
   bench) wanted=("${build_pkgs[@]}" "${server_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  fuzz) wanted=("${build_pkgs[@]}" "${fuzz_pkgs[@]}") ;;
 esac
 # Node.js runs the real protocol clients (socket.io-client, mqtt, kafkajs, amqplib) in tests.
 if [[ $mode == dev || $mode == bench ]] && ! command -v node >/dev/null 2>&1; then wanted+=(nodejs); fi
