@@ -465,6 +465,14 @@ MacCtxPtr MakeHmacTemplate(const Algorithm& algorithm, const std::string& secret
 
 }  // namespace
 
+std::optional<std::string> Base64UrlDecode(std::string_view in) {
+  std::string out(in.size() * 3 / 4, '\0');
+  const auto size = DecodeBase64Url(in, out.data());
+  if (!size) return std::nullopt;
+  out.resize(*size);
+  return out;
+}
+
 std::string_view ToString(JwtError error) {
   switch (error) {
     case JwtError::kMalformed: return "malformed";

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "nilecare/auth/jwt_verifier.hpp"
 #include "nilecare/observability/log.hpp"
 #include "nilecare/storage/idempotency_store.hpp"
 
@@ -22,36 +23,15 @@ config::UpstreamSettings PoolSettings(const config::AuthSettings& auth) {
   return upstream;
 }
 
-int Base64UrlValue(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '-') return 62;
-  if (c == '_') return 63;
-  return -1;
-}
-
 // The `exp` of a JWT-shaped token, read without verifying it: only used to stop caching
 // an answer past the token's own lifetime (the auth service did the verifying).
 std::optional<std::chrono::system_clock::time_point> UnverifiedExpiry(std::string_view token) {
   const auto first = token.find('.');
   const auto second = token.find('.', first + 1);
   if (first == std::string_view::npos || second == std::string_view::npos) return std::nullopt;
-  const std::string_view payload = token.substr(first + 1, second - first - 1);
-  std::string decoded;
-  unsigned int buffer = 0;
-  int bits = 0;
-  for (char c : payload) {
-    const int value = Base64UrlValue(c);
-    if (value < 0) return std::nullopt;
-    buffer = (buffer << 6) | static_cast<unsigned int>(value);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      decoded.push_back(static_cast<char>((buffer >> bits) & 0xFF));
-    }
-  }
-  const auto claims = nlohmann::json::parse(decoded, nullptr, false);
+  const auto decoded = auth::Base64UrlDecode(token.substr(first + 1, second - first - 1));
+  if (!decoded) return std::nullopt;
+  const auto claims = nlohmann::json::parse(*decoded, nullptr, false);
   if (!claims.is_object() || !claims.contains("exp") || !claims["exp"].is_number()) {
     return std::nullopt;
   }

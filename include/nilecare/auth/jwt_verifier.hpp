@@ -36,6 +36,7 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -75,6 +76,10 @@ enum class JwtError {
 std::string_view ToString(JwtError error);
 // Short message that may be shown to the client ("Token expired").
 std::string_view Describe(JwtError error);
+
+// Strict base64url (no padding, canonical last character), as the verifier reads JWT
+// segments; nullopt for anything else.
+std::optional<std::string> Base64UrlDecode(std::string_view in);
 
 class JwtVerifier {
  public:

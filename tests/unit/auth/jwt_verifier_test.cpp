@@ -1024,3 +1024,21 @@ TEST(JwtVerifierTest, MicroBenchmark) {
 
 }  // namespace
 }  // namespace nilecare::auth
+
+namespace nilecare::auth {
+namespace {
+
+TEST(Base64UrlTest, DecodesWhatTheSignerEncodesAndNothingLoose) {
+  const std::vector<std::string> texts = {"", "a", "ab", "abc", "{\"exp\":1}",
+                                         std::string("\0\xff\x10", 3)};
+  for (const std::string& text : texts) {
+    EXPECT_EQ(Base64UrlDecode(Base64UrlEncode(text)), text);
+  }
+  EXPECT_EQ(Base64UrlDecode("YQ=="), std::nullopt);  // padding
+  EXPECT_EQ(Base64UrlDecode("YR"), std::nullopt);    // non-canonical last character
+  EXPECT_EQ(Base64UrlDecode("Y+8"), std::nullopt);   // base64, not base64url
+  EXPECT_EQ(Base64UrlDecode("Y"), std::nullopt);     // impossible length
+}
+
+}  // namespace
+}  // namespace nilecare::auth
