@@ -35,6 +35,7 @@ all_targets=(
   dispatcher_path_fuzz:2048
   jwt_verifier_fuzz:9000
   response_mapper_fuzz:8192
+  realtime_packet_fuzz:4096
 )
 targets=()
 if (($#)); then

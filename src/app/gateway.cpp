@@ -14,6 +14,7 @@
 #include "nilecare/http/dispatcher.hpp"
 #include "nilecare/observability/log.hpp"
 #include "nilecare/observability/metrics.hpp"
+#include "nilecare/realtime/realtime_server.hpp"
 #include "nilecare/rest/rest_gateway.hpp"
 #include "ops_endpoints.hpp"
 
@@ -54,6 +55,12 @@ struct Gateway::Impl {
       auto rest_component = std::make_unique<rest::RestGateway>(io, settings, metrics);
       rest_component->RegisterRoutes(dispatcher);
       components.push_back(std::move(rest_component));
+    }
+    if (settings.realtime) {
+      auto realtime_component =
+          std::make_unique<realtime::RealtimeServer>(io, settings, metrics);
+      realtime_component->RegisterRoutes(dispatcher);
+      components.push_back(std::move(realtime_component));
     }
     auto http_component =
         std::make_unique<HttpComponent>(io, settings.http, dispatcher, metrics);

@@ -612,6 +612,80 @@ void ParseIdempotency(SectionReader& section, GatewaySettings& settings) {
   }
 }
 
+// ---- realtime ---------------------------------------------------------------------------------
+
+bool IsRealtimePath(std::string_view path) {
+  return path.size() > 1 && path.front() == '/' && PathProblem(path).empty() &&
+         path.find('?') == std::string_view::npos;
+}
+
+bool IsOrigin(std::string_view origin) {
+  if (origin == "*") return true;
+  const bool scheme = StartsWithNoCase(origin, "http://") || StartsWithNoCase(origin, "https://");
+  return scheme && origin.back() != '/' &&
+         std::none_of(origin.begin(), origin.end(),
+                      [](char c) { return static_cast<unsigned char>(c) <= 0x20; });
+}
+
+void ParsePatientAccess(SectionReader& section, PatientAccessSettings& access) {
+  section.StringList("roles", access.roles, "a role name", IsRoleName);
+  if (section.String("care_team_url", access.care_team_url) && !access.care_team_url.empty()) {
+    constexpr std::string_view kExample = "http://127.0.0.1:7010/api/v1/care-team/check";
+    std::optional<UpstreamAddress> address = ParseUpstreamUrl(access.care_team_url);
+    if (!address || address->base_path.empty()) {
+      section.Reject("care_team_url",
+                     "an http URL with the check's path, like " + std::string(kExample));
+    } else {
+      access.care_team_host = std::move(address->host);
+      access.care_team_port = address->port;
+      access.care_team_path = std::move(address->base_path);
+    }
+  }
+  section.Duration("cache_ttl", access.cache_ttl);
+  section.Size("cache_size", access.cache_size, 0, 10'000'000);
+  section.Duration("timeout", access.timeout, kPositive);
+}
+
+void ParseRealtime(SectionReader& section, GatewaySettings& settings) {
+  RealtimeSettings& realtime = settings.realtime.emplace();
+  if (section.String("path", realtime.path, "an absolute path such as /socket.io/",
+                     IsRealtimePath)) {
+    if (realtime.path.back() != '/') realtime.path.push_back('/');
+  }
+  section.Duration("ping_interval", realtime.ping_interval, kPositive);
+  section.Duration("ping_timeout", realtime.ping_timeout, kPositive);
+  section.Duration("connect_timeout", realtime.connect_timeout, kPositive);
+  section.Duration("upgrade_timeout", realtime.upgrade_timeout, kPositive);
+  section.Size("max_payload", realtime.max_payload, 1024, 64 * 1024 * 1024);
+  section.Size("max_packets_per_poll", realtime.max_packets_per_poll, 1, 100000);
+  section.Size("send_queue_packets", realtime.send_queue_packets, 16, 10'000'000);
+  section.Size("send_queue_bytes", realtime.send_queue_bytes, 64 * 1024,
+               std::size_t{1} << 32);
+  section.Size("max_rooms_per_client", realtime.max_rooms_per_client, 1, 100000);
+  section.StringList("cors_origins", realtime.cors_origins,
+                     "an origin such as https://app.nilecare.example (or *)", IsOrigin);
+  section.Duration("recovery_window", realtime.recovery_window);
+  section.Size("recovery_max_packets", realtime.recovery_max_packets, 1, 100'000'000);
+  if (SectionReader* access = section.Map("patient_access")) {
+    ParsePatientAccess(*access, realtime.patient_access);
+  }
+  section.String("internal_token", realtime.internal_token);
+  section.Duration("alert_ack_timeout", realtime.alert_ack_timeout, kPositive);
+  section.Int("alert_max_resends", realtime.alert_max_resends, 0, 100);
+  section.Bool("redis_fanout", realtime.redis_fanout);
+  section.String("redis_channel", realtime.redis_channel, "a channel name", IsName);
+  // auth and redis come earlier in kSections, so their absence is known here.
+  if (!settings.auth || !settings.auth->jwt) {
+    section.FailHere("requires auth.jwt (Socket.IO clients send a JWT in their CONNECT packet)");
+  }
+  if (realtime.redis_fanout && !settings.redis) {
+    section.Fail("redis_fanout", "requires the redis section (broadcasts go through Redis pub/sub)");
+  }
+  if (!realtime.internal_token.empty() && realtime.internal_token.size() < 32) {
+    section.Fail("internal_token", "must be at least 32 characters (or empty: loopback only)");
+  }
+}
+
 // ---- One summary function per section (for --check-config; never print secrets) ---------
 
 std::string SummarizeService(const GatewaySettings& settings) {
@@ -800,6 +874,25 @@ std::string SummarizeIdempotency(const GatewaySettings& settings) {
          " max_stored_body=" + FormatSize(settings.idempotency->max_stored_body);
 }
 
+std::string SummarizeRealtime(const GatewaySettings& settings) {
+  if (!settings.realtime) return "off";
+  const RealtimeSettings& realtime = *settings.realtime;
+  const PatientAccessSettings& access = realtime.patient_access;
+  return "path=" + realtime.path + " ping_interval=" + FormatDuration(realtime.ping_interval) +
+         " ping_timeout=" + FormatDuration(realtime.ping_timeout) +
+         " max_payload=" + FormatSize(realtime.max_payload) +
+         "\nsend_queue=" + std::to_string(realtime.send_queue_packets) + " packets/" +
+         FormatSize(realtime.send_queue_bytes) +
+         " recovery_window=" + FormatDuration(realtime.recovery_window) +
+         " redis_fanout=" + (realtime.redis_fanout ? "on" : "off") +
+         "\npatient_access roles=" + JoinWords(access.roles, ",") + " care_team=" +
+         (access.care_team_url.empty() ? std::string("off") : access.care_team_url) +
+         "\ninternal API: " +
+         (realtime.internal_token.empty() ? "loopback only" : "service token (set)") +
+         " alerts: ack_timeout=" + FormatDuration(realtime.alert_ack_timeout) +
+         " max_resends=" + std::to_string(realtime.alert_max_resends);
+}
+
 // ---- The section table: adding a section is one parse function and one row here ----------
 
 using MappingParser = void (*)(SectionReader&, GatewaySettings&);
@@ -829,6 +922,7 @@ constexpr auto kSections = std::to_array<SectionSpec>({
     {"rate_limit", false, ParseRateLimit, SummarizeRateLimit},
     {"redis", false, ParseRedis, SummarizeRedis},
     {"idempotency", false, ParseIdempotency, SummarizeIdempotency},
+    {"realtime", false, ParseRealtime, SummarizeRealtime},
 });
 
 // Sections of the designed surface whose adapters are not built yet.
@@ -836,7 +930,6 @@ constexpr auto kSections = std::to_array<SectionSpec>({
 // vitals thresholds are enforced when this build has no MQTT ingest. Move a name from here to
 // kSections when its adapter lands.
 constexpr auto kPlannedSections = std::to_array<std::string_view>({
-    "realtime",
     "mqtt",
     "thresholds",
     "database",

@@ -92,14 +92,33 @@ std::optional<std::string_view> Dispatcher::SafePath(std::string_view target) {
   return path;
 }
 
+namespace {
+bool PrefixMatches(std::string_view path, std::string_view prefix) {
+  if (path.size() < prefix.size()) return false;
+  if (path.compare(0, prefix.size(), prefix) != 0) return false;
+  return path.size() == prefix.size() || path[prefix.size()] == '/' || prefix == "/";
+}
+}  // namespace
+
 const Dispatcher::Route* Dispatcher::Find(std::string_view path) const {
   if (auto it = exact_.find(path); it != exact_.end()) return &it->second;
   for (const Route& route : prefixes_) {
-    if (path.size() < route.pattern.size()) continue;
-    if (path.compare(0, route.pattern.size(), route.pattern) != 0) continue;
-    if (path.size() == route.pattern.size() || path[route.pattern.size()] == '/' ||
-        route.pattern == "/") {
-      return &route;
+    if (PrefixMatches(path, route.pattern)) return &route;
+  }
+  return nullptr;
+}
+
+void Dispatcher::AddUpgrade(std::string prefix, std::string label, UpgradeHandler handler) {
+  while (prefix.size() > 1 && prefix.back() == '/') prefix.pop_back();
+  upgrades_.push_back(Upgrade{std::move(prefix), std::move(label), std::move(handler)});
+}
+
+const UpgradeHandler* Dispatcher::FindUpgrade(std::string_view path,
+                                              std::string_view& label) const {
+  for (const Upgrade& upgrade : upgrades_) {
+    if (PrefixMatches(path, upgrade.prefix)) {
+      label = upgrade.label;
+      return &upgrade.handler;
     }
   }
   return nullptr;

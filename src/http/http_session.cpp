@@ -8,11 +8,13 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 #include <nlohmann/json.hpp>
 
 #include "nilecare/core/errors.hpp"
 #include "nilecare/core/ids.hpp"
 #include "nilecare/http/responses.hpp"
+#include "nilecare/http/websocket_upgrade.hpp"
 #include "nilecare/observability/log.hpp"
 #include "server_state.hpp"
 
@@ -127,7 +129,7 @@ void HttpSession::ArmDeadline(std::chrono::milliseconds timeout) {
   timed_out_ = false;
   deadline_.expires_after(timeout);
   deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
-    if (ec) return;  // re-armed or cancelled
+    if (ec || self->phase_ == Phase::kUpgraded) return;  // re-armed, cancelled, handed over
     self->timed_out_ = true;
     beast::error_code ignored;
     self->stream_.socket().cancel(ignored);
@@ -209,6 +211,7 @@ void HttpSession::HandleRequest() {
   parser_.reset();
 
   AssignIds(request_);
+  if (TryUpgrade()) return;
 
   awaiting_handler_ = true;
   auto self = shared_from_this();
@@ -228,6 +231,31 @@ void HttpSession::HandleRequest() {
     OnResponse(ErrorResponse(context_, Status::internal_server_error,
                              core::error_code::kInternalError, "Internal error"));
   }
+}
+
+bool HttpSession::TryUpgrade() {
+  if (!beast::websocket::is_upgrade(request_)) return false;
+  const auto path = Dispatcher::SafePath(request_.target());
+  if (!path) return false;
+  std::string_view label;
+  const UpgradeHandler* handler = state_->Routes().FindUpgrade(*path, label);
+  if (handler == nullptr) return false;
+  context_.route = label;
+  RecordRequest(101);
+  phase_ = Phase::kUpgraded;
+  deadline_.cancel();
+  if (in_flight_) {
+    in_flight_ = false;
+    state_->RequestFinished();
+  }
+  WebSocketUpgrade upgrade{std::move(context_), std::move(request_), std::move(stream_),
+                           std::move(buffer_)};
+  try {
+    (*handler)(upgrade);
+  } catch (const std::exception& error) {
+    log::Error("upgrade handler threw", {{"route", label}, {"error", error.what()}});
+  }
+  return true;
 }
 
 void HttpSession::OnResponse(Response&& response) {
@@ -341,6 +369,7 @@ void HttpSession::DiscardInput() {
 }
 
 void HttpSession::Close() {
+  if (phase_ == Phase::kUpgraded) return;  // the stream belongs to the upgrade handler
   phase_ = Phase::kClosing;
   deadline_.cancel();
   beast::error_code ec;

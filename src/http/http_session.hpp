@@ -12,7 +12,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/parser.hpp>
 
-#include "asio_types.hpp"
+#include "nilecare/http/asio_types.hpp"
 #include "nilecare/http/types.hpp"
 
 namespace nilecare::http {
@@ -30,7 +30,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void ForceClose();
 
  private:
-  enum class Phase { kIdle, kHeader, kBody, kHandling, kWriting, kClosing };
+  enum class Phase { kIdle, kHeader, kBody, kHandling, kWriting, kClosing, kUpgraded };
 
   void ArmDeadline(std::chrono::milliseconds timeout);
   void DoRead();
@@ -41,6 +41,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void OnContinueWritten(boost::beast::error_code ec, std::size_t bytes);
   void AssignIds(const Request& request);
   void HandleRequest();
+  bool TryUpgrade();
   void OnResponse(Response&& response);
   void Reject(Status status, std::string_view code, std::string_view message);
   void Write(bool keep_alive);

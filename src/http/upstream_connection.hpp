@@ -13,7 +13,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/parser.hpp>
 
-#include "asio_types.hpp"
+#include "nilecare/http/asio_types.hpp"
 #include "nilecare/http/upstream_pool.hpp"
 
 namespace nilecare::http {

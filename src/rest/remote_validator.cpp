@@ -87,48 +87,19 @@ RemoteValidator::RemoteValidator(boost::asio::io_context& io, const config::Auth
                                                              {"from", router::ToString(from)},
                                                              {"to", router::ToString(to)}});
                }),
+      cache_(auth.validate_cache_size),
       cache_hits_(metrics.GetCounter("nilecare_auth_validate_cache_hits_total",
                                      "Remote token validations answered from the cache")),
       calls_(metrics.GetCounter("nilecare_auth_validate_calls_total",
                                 "Remote token validations sent to the auth service")) {}
 
-bool RemoteValidator::Lookup(const std::string& key, Identity& identity) {
-  std::lock_guard lock(mutex_);
-  const auto it = cache_.find(key);
-  if (it == cache_.end()) return false;
-  if (it->second.expires <= Clock::now()) {
-    lru_.erase(it->second.order);
-    cache_.erase(it);
-    return false;
-  }
-  lru_.splice(lru_.begin(), lru_, it->second.order);
-  identity = it->second.identity;
-  return true;
-}
-
-void RemoteValidator::Store(const std::string& key, const Identity& identity,
-                            Clock::time_point expires) {
-  std::lock_guard lock(mutex_);
-  if (auto it = cache_.find(key); it != cache_.end()) {
-    lru_.erase(it->second.order);
-    cache_.erase(it);
-  }
-  while (cache_.size() >= settings_.validate_cache_size && !lru_.empty()) {
-    cache_.erase(lru_.back());
-    lru_.pop_back();
-  }
-  lru_.push_front(key);
-  cache_.emplace(key, Entry{identity, expires, lru_.begin()});
-}
-
 void RemoteValidator::Validate(std::string_view token, const std::string& request_id,
                                std::function<void(Validation)> done) {
   // Hashed: the cache never holds bearer tokens themselves.
   std::string key = storage::Sha256Hex(token);
-  Identity cached;
-  if (Lookup(key, cached)) {
+  if (auto cached = cache_.Get(key)) {
     cache_hits_.Inc();
-    return done(Validation{Validation::Kind::kValid, std::move(cached), {}});
+    return done(Validation{Validation::Kind::kValid, std::move(*cached), {}});
   }
   const auto permit = breaker_.TryAcquire();
   if (!permit.allowed) {
@@ -173,7 +144,7 @@ void RemoteValidator::Validate(std::string_view token, const std::string& reques
           const auto left = *expiry - std::chrono::system_clock::now();
           expires = std::min(expires, now + std::chrono::duration_cast<Clock::duration>(left));
         }
-        if (expires > now) Store(key, *identity, expires);
+        if (expires > now) cache_.Put(key, *identity, expires);
         done(Validation{Validation::Kind::kValid, std::move(*identity), {}});
       });
 }

@@ -10,13 +10,11 @@
 
 #include <chrono>
 #include <functional>
-#include <list>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <unordered_map>
 
 #include "nilecare/config/settings.hpp"
+#include "nilecare/core/ttl_cache.hpp"
 #include "nilecare/http/upstream_pool.hpp"
 #include "nilecare/observability/metrics.hpp"
 #include "nilecare/rest/header_policy.hpp"
@@ -45,24 +43,13 @@ class RemoteValidator {
   router::CircuitBreaker& Breaker() { return breaker_; }
 
  private:
-  struct Entry {
-    Identity identity;
-    std::chrono::steady_clock::time_point expires;
-    std::list<std::string>::iterator order;
-  };
-  bool Lookup(const std::string& key, Identity& identity);
-  void Store(const std::string& key, const Identity& identity,
-             std::chrono::steady_clock::time_point expires);
-
   config::AuthSettings settings_;
   std::string service_name_;
   http::UpstreamPool pool_;
   router::CircuitBreaker breaker_;
+  core::TtlCache<Identity> cache_;
   observability::Counter& cache_hits_;
   observability::Counter& calls_;
-  std::mutex mutex_;
-  std::unordered_map<std::string, Entry> cache_;
-  std::list<std::string> lru_;  // most recent first
 };
 
 }  // namespace nilecare::rest

@@ -3,6 +3,8 @@
 #include <boost/beast/core/string.hpp>
 #include <nlohmann/json.hpp>
 
+#include "nilecare/core/json_limits.hpp"
+
 #include "nilecare/core/envelope.hpp"
 #include "nilecare/core/errors.hpp"
 #include "nilecare/http/responses.hpp"
@@ -43,32 +45,6 @@ void KeepStatus(const http::Response& upstream, http::Response& out) {
 // (found by reading after tests/fuzz/response_mapper_fuzz).
 constexpr std::size_t kMaxJsonDepth = 128;
 
-bool NestingWithin(std::string_view text, std::size_t limit) {
-  std::size_t depth = 0;
-  bool in_string = false;
-  bool escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > limit) return false;
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  return true;
-}
-
 http::Response WithHeadersFrom(const http::Response& upstream, http::Response&& reply) {
   http::Response out{reply.result(), reply.version()};
   KeepStatus(upstream, out);
@@ -104,7 +80,7 @@ http::Response MapUpstreamResponse(http::Response&& upstream, const http::Reques
 
   const auto code = static_cast<http::Status>(status);
   if (!IsEncoded(upstream) && !empty && IsJsonContentType(content_type) &&
-      NestingWithin(upstream.body(), kMaxJsonDepth)) {
+      core::JsonNestingWithin(upstream.body(), kMaxJsonDepth)) {
     auto body = nlohmann::json::parse(upstream.body(), nullptr, false);
     if (!body.is_discarded()) {
       if (core::IsEnvelope(body)) {

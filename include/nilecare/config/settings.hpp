@@ -162,6 +162,45 @@ struct IdempotencySettings {
   std::size_t max_stored_body{1024 * 1024};  // larger replies are not stored (not replayable)
 };
 
+// realtime: the Socket.IO-compatible server (Engine.IO v4 / Socket.IO v5) on the HTTP port.
+struct PatientAccessSettings {
+  // Roles that may join patient:{id} rooms at all.
+  std::vector<std::string> roles{"doctor", "nurse", "admin"};
+  // Optional care-team check: GET <url>?user_id=..&patient_id=.. -> 2xx allowed, 403/404
+  // denied, anything else (or no answer in `timeout`) denied. "" = roles only.
+  std::string care_team_url{};
+  std::string care_team_host{};    // parsed from care_team_url
+  std::uint16_t care_team_port{80};
+  std::string care_team_path{};
+  Duration cache_ttl{std::chrono::seconds(60)};
+  std::size_t cache_size{100000};
+  Duration timeout{std::chrono::seconds(2)};
+};
+
+struct RealtimeSettings {
+  std::string path{"/socket.io/"};
+  Duration ping_interval{std::chrono::seconds(25)};
+  Duration ping_timeout{std::chrono::seconds(20)};
+  Duration connect_timeout{std::chrono::seconds(45)};  // Engine.IO open -> Socket.IO CONNECT
+  Duration upgrade_timeout{std::chrono::seconds(10)};  // polling -> websocket probe
+  std::size_t max_payload{1000000};       // one Engine.IO packet / one polling POST body
+  std::size_t max_packets_per_poll{256};  // packets in one long-polling GET answer
+  std::size_t send_queue_packets{1024};   // per-connection queue bound (packets)
+  std::size_t send_queue_bytes{4 * 1024 * 1024};  // ... and bytes
+  std::size_t max_rooms_per_client{256};
+  std::vector<std::string> cors_origins{};  // polling from browsers; empty = no CORS headers
+  Duration recovery_window{std::chrono::minutes(2)};  // 0 = connection state recovery off
+  std::size_t recovery_max_packets{100000};          // room packets kept for recovery
+  PatientAccessSettings patient_access{};
+  // /internal/notifications and /internal/emit: "" = loopback callers only; else callers
+  // must send Authorization: Bearer <token> (from anywhere, loopback included).
+  std::string internal_token{};
+  Duration alert_ack_timeout{std::chrono::seconds(30)};  // alert:critical unacknowledged ->
+  int alert_max_resends{3};                              // re-sent and escalated, this often
+  bool redis_fanout{false};  // room broadcasts through Redis pub/sub (needs `redis:`)
+  std::string redis_channel{"realtime"};  // prefixed with redis.key_prefix
+};
+
 struct GatewaySettings {
   std::string source;  // the file the settings came from, for messages
   // Legal but risky choices ("<file>:<line>: <key.path>: ..."), e.g. an unset auth.jwt.issuer:
@@ -179,6 +218,7 @@ struct GatewaySettings {
   std::optional<RateLimitSettings> rate_limit{};
   std::optional<RedisSettings> redis{};
   std::optional<IdempotencySettings> idempotency{};
+  std::optional<RealtimeSettings> realtime{};
 };
 
 }  // namespace nilecare::config

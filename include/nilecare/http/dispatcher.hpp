@@ -8,6 +8,7 @@
 // characters and empty segments could otherwise reach a protected upstream path through a
 // public prefix once the upstream normalises them.
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -18,6 +19,10 @@
 
 namespace nilecare::http {
 
+struct WebSocketUpgrade;  // nilecare/http/websocket_upgrade.hpp
+// Takes over the connection (move out of the argument); runs on the connection's strand.
+using UpgradeHandler = std::function<void(WebSocketUpgrade&)>;
+
 class Dispatcher {
  public:
   // `methods` empty = any method. `label` names the route in metrics and logs.
@@ -26,6 +31,13 @@ class Dispatcher {
                  Handler handler);
 
   void Dispatch(RequestContext& context, Request& request, Responder respond) const;
+
+  // WebSocket upgrade requests on `prefix` (segment-aligned, as AddPrefix) go to `handler`
+  // instead of the HTTP routes; upgrade requests elsewhere are routed as plain requests.
+  void AddUpgrade(std::string prefix, std::string label, UpgradeHandler handler);
+  // The handler for an upgrade request to `path` (a SafePath result) and its label, or
+  // nullptr.
+  const UpgradeHandler* FindUpgrade(std::string_view path, std::string_view& label) const;
 
   // The path part of an origin-form target ("/a/b?x" -> "/a/b") when it is safe to
   // route, else nullopt.
@@ -42,6 +54,12 @@ class Dispatcher {
 
   std::map<std::string, Route, std::less<>> exact_;
   std::vector<Route> prefixes_;  // longest first
+  struct Upgrade {
+    std::string prefix;
+    std::string label;
+    UpgradeHandler handler;
+  };
+  std::vector<Upgrade> upgrades_;
 };
 
 }  // namespace nilecare::http

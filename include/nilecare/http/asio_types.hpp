@@ -1,6 +1,6 @@
 #pragma once
-// Concrete executor types for connections (private to src/http). Beast's tcp_stream and
-// Asio's default socket use the type-erased any_io_executor, whose copies and `prefer`
+// Concrete executor types for connections (src/http and the WebSocket adapter). Beast's
+// tcp_stream and Asio's default socket use the type-erased any_io_executor, whose copies and `prefer`
 // calls showed up at several percent of the proxy's CPU; naming the strand type removes
 // that indirection on every operation.
 
