@@ -507,7 +507,7 @@ TEST(LoaderTest, SummaryShowsEffectiveSettings) {
   EXPECT_NE(summary.find("listen=[::1]:0"), std::string::npos) << summary;
   EXPECT_NE(summary.find("max_body=1MB"), std::string::npos) << summary;
   EXPECT_NE(summary.find("idle_timeout=65s"), std::string::npos) << summary;
-  EXPECT_NE(summary.find("not in this build: realtime,"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("not in this build: mqtt,"), std::string::npos) << summary;
   EXPECT_EQ(summary.back(), '\n');
 }
 

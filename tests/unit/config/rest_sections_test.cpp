@@ -851,7 +851,8 @@ idempotency: {}
   redis:           url=redis://:(set)@127.0.0.1:6379 key_prefix=nilecare:
                    connect_timeout=2s command_timeout=1s
   idempotency:     ttl=24h max_stored_body=1MiB
-  not in this build: realtime, mqtt, thresholds, database, kafka, events, rabbitmq
+  realtime:        off
+  not in this build: mqtt, thresholds, database, kafka, events, rabbitmq
 )");
   EXPECT_EQ(summary.find("a-very-secret"), std::string::npos) << summary;
   EXPECT_EQ(summary.find("pw-123"), std::string::npos) << summary;

@@ -97,3 +97,22 @@ TEST(DispatcherSafePathTest, RefusesWhatCouldBypassPrefixRouting) {
 
 }  // namespace
 }  // namespace nilecare::http
+
+namespace nilecare::http {
+namespace {
+
+TEST(DispatcherUpgradeTest, UpgradeHandlersMatchWholeSegments) {
+  Dispatcher dispatcher;
+  dispatcher.AddUpgrade("/socket.io/", "realtime_websocket", [](WebSocketUpgrade&) {});
+  std::string_view label;
+  EXPECT_NE(dispatcher.FindUpgrade("/socket.io/", label), nullptr);
+  EXPECT_EQ(label, "realtime_websocket");
+  EXPECT_NE(dispatcher.FindUpgrade("/socket.io", label), nullptr);
+  EXPECT_EQ(dispatcher.FindUpgrade("/socket.iox/", label), nullptr);
+  EXPECT_EQ(dispatcher.FindUpgrade("/api/v1", label), nullptr);
+  Dispatcher none;
+  EXPECT_EQ(none.FindUpgrade("/socket.io/", label), nullptr);
+}
+
+}  // namespace
+}  // namespace nilecare::http
