@@ -615,6 +615,7 @@ void ParseIdempotency(SectionReader& section, GatewaySettings& settings) {
 // ---- realtime ---------------------------------------------------------------------------------
 
 bool IsRealtimePath(std::string_view path) {
+  if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);  // "/socket.io/"
   return path.size() > 1 && path.front() == '/' && PathProblem(path).empty() &&
          path.find('?') == std::string_view::npos;
 }

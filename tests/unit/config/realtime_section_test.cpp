@@ -93,6 +93,11 @@ realtime:
   EXPECT_EQ(rt.redis_channel, "rt");
 }
 
+TEST(RealtimeSectionTest, PathGetsOneTrailingSlash) {
+  EXPECT_EQ(Load(WithAuth("realtime: {path: /socket.io/}\n")).realtime->path, "/socket.io/");
+  EXPECT_EQ(Load(WithAuth("realtime: {path: /rt/v1}\n")).realtime->path, "/rt/v1/");
+}
+
 TEST(RealtimeSectionTest, NeedsJwtVerification) {
   EXPECT_EQ(ProblemOf("service: {}\nrealtime: {ping_interval: 5s}\n"),
             "gw.yaml:2: realtime: requires auth.jwt (Socket.IO clients send a JWT in their "
