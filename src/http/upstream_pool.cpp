@@ -11,6 +11,20 @@
 #include "upstream_connection.hpp"
 
 namespace nilecare::http {
+
+config::UpstreamSettings ServiceEndpointSettings(std::string name, std::string url,
+                                                 std::string host, std::uint16_t port,
+                                                 config::Duration timeout) {
+  config::UpstreamSettings upstream;
+  upstream.name = std::move(name);
+  upstream.url = std::move(url);
+  upstream.host = std::move(host);
+  upstream.port = port;
+  upstream.connect_timeout = timeout;
+  upstream.max_response_body = 64 * 1024;
+  return upstream;
+}
+
 namespace asio = boost::asio;
 
 std::string_view ToString(UpstreamError error) {

@@ -13,17 +13,6 @@ namespace {
 constexpr std::size_t kMaxPatientId = 64;
 constexpr std::string_view kDenied = "Not authorized for this patient";
 
-config::UpstreamSettings PoolSettings(const config::PatientAccessSettings& settings) {
-  config::UpstreamSettings upstream;
-  upstream.name = "care-team";
-  upstream.url = settings.care_team_url;
-  upstream.host = settings.care_team_host;
-  upstream.port = settings.care_team_port;
-  upstream.connect_timeout = settings.timeout;
-  upstream.max_response_body = 64 * 1024;
-  return upstream;
-}
-
 bool Unreserved(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
          c == '-' || c == '.' || c == '_' || c == '~';
@@ -64,7 +53,12 @@ PatientAccess::PatientAccess(boost::asio::io_context& io,
           "nilecare_realtime_care_team_failures_total",
           "Care-team checks that got no usable answer (the join was refused)")) {
   if (!settings_.care_team_url.empty()) {
-    pool_ = std::make_unique<http::UpstreamPool>(io, PoolSettings(settings_), metrics);
+    pool_ = std::make_unique<http::UpstreamPool>(
+        io,
+        http::ServiceEndpointSettings("care-team", settings_.care_team_url,
+                                      settings_.care_team_host, settings_.care_team_port,
+                                      settings_.timeout),
+        metrics);
   }
 }
 

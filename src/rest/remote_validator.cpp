@@ -12,17 +12,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-config::UpstreamSettings PoolSettings(const config::AuthSettings& auth) {
-  config::UpstreamSettings upstream;
-  upstream.name = "auth-validate";
-  upstream.url = auth.validate_url;
-  upstream.host = auth.validate_host;
-  upstream.port = auth.validate_port;
-  upstream.connect_timeout = auth.validate_timeout;
-  upstream.max_response_body = 64 * 1024;
-  return upstream;
-}
-
 // The `exp` of a JWT-shaped token, read without verifying it: only used to stop caching
 // an answer past the token's own lifetime (the auth service did the verifying).
 std::optional<std::chrono::system_clock::time_point> UnverifiedExpiry(std::string_view token) {
@@ -80,7 +69,10 @@ RemoteValidator::RemoteValidator(boost::asio::io_context& io, const config::Auth
                                  std::string service_name, observability::MetricsRegistry& metrics)
     : settings_(auth),
       service_name_(std::move(service_name)),
-      pool_(io, PoolSettings(auth), metrics),
+      pool_(io,
+            http::ServiceEndpointSettings("auth-validate", auth.validate_url, auth.validate_host,
+                                          auth.validate_port, auth.validate_timeout),
+            metrics),
       breaker_("auth-validate", breaker,
                [](router::BreakerState from, router::BreakerState to) {
                  log::Warn("circuit breaker state changed", {{"upstream", "auth-validate"},

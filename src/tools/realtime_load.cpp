@@ -629,6 +629,15 @@ class Emitter {
     std::size_t in_len{0};
   };
 
+  static std::size_t Digits(std::uint64_t value) {
+    std::size_t digits = 1;
+    while (value >= 10) {
+      value /= 10;
+      ++digits;
+    }
+    return digits;
+  }
+
   std::uint64_t Due(Clock::time_point now) const {
     if (now <= t0_) return 0;
     const double seconds = std::chrono::duration<double>(std::min(now, end_) - t0_).count();
@@ -683,26 +692,26 @@ class Emitter {
     }
     conn.room = static_cast<std::size_t>(index % room_sizes_.size());
 
-    char body[256];
-    char* out = body;
-    auto put = [&out](std::string_view text) {
-      std::memcpy(out, text.data(), text.size());
-      out += text.size();
+    char number[24];
+    auto append_number = [&conn, &number](std::uint64_t value) {
+      conn.request.append(number, std::to_chars(number, number + sizeof number, value).ptr);
     };
-    put(R"({"room":"patient:P)");
-    out = std::to_chars(out, body + sizeof body, conn.room).ptr;
-    put(R"(","event":"vitals:update","data":{"hr":80,"t":)");
-    out = std::to_chars(out, body + sizeof body, stamp).ptr;
-    put("}}");
-    const std::size_t body_size = static_cast<std::size_t>(out - body);
-
-    char length[24];
-    const auto length_end = std::to_chars(length, length + sizeof length, body_size).ptr;
-    conn.request.clear();
+    // {"room":"patient:P<k>","event":"vitals:update","data":{"hr":80,"t":<ns>}}, its length
+    // known before it is written: the digits of the room and of the stamp vary.
+    static constexpr std::string_view kBody1 = R"({"room":"patient:P)";
+    static constexpr std::string_view kBody2 = R"(","event":"vitals:update","data":{"hr":80,"t":)";
+    static constexpr std::string_view kBody3 = "}}";
+    const std::size_t body_size = kBody1.size() + Digits(conn.room) + kBody2.size() +
+                                  Digits(stamp) + kBody3.size();
+    conn.request.clear();  // keeps its capacity: no allocation per emit
     conn.request.append(header_);
-    conn.request.append(length, length_end);
+    append_number(body_size);
     conn.request.append("\r\n\r\n");
-    conn.request.append(body, body_size);
+    conn.request.append(kBody1);
+    append_number(conn.room);
+    conn.request.append(kBody2);
+    append_number(stamp);
+    conn.request.append(kBody3);
     conn.busy = true;
     stats_.in_flight.fetch_add(1, std::memory_order_relaxed);
     asio::async_write(conn.socket, asio::buffer(conn.request),

@@ -50,6 +50,12 @@ struct UpstreamResult {
   std::string detail{};  // operator-facing, no payload
 };
 
+// Settings for a pool that calls one endpoint of a service the gateway asks itself (token
+// validation, care-team checks): small JSON replies, connect bounded by the call's deadline.
+config::UpstreamSettings ServiceEndpointSettings(std::string name, std::string url,
+                                                 std::string host, std::uint16_t port,
+                                                 config::Duration timeout);
+
 class UpstreamPool {
  public:
   UpstreamPool(boost::asio::io_context& io, const config::UpstreamSettings& settings,
