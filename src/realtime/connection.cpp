@@ -365,6 +365,7 @@ void Connection::FlushPoll() {
     if (flush_then_close_) {
       static const std::string close_packet(1, static_cast<char>(eio::PacketType::kClose));
       AnswerPoll(close_packet);
+      Release();
     }
     return;
   }
@@ -376,11 +377,13 @@ void Connection::FlushPoll() {
     ++packets;
   }
   metrics_.packets_out.Inc(packets);
-  if (flush_then_close_ && queue_.Empty()) {
+  const bool last = flush_then_close_ && queue_.Empty();
+  if (last) {
     body.push_back(eio::kRecordSeparator);
     body.push_back(static_cast<char>(eio::PacketType::kClose));
   }
   AnswerPoll(std::move(body));
+  if (last) Release();
 }
 
 void Connection::AnswerPoll(std::string body) {
@@ -495,10 +498,29 @@ void Connection::CloseNow(CloseReason reason, bool flush) {
   if (transport_ == Transport::kWebSocket) {
     if (!writing_) DoWsWrite();  // flushes what is queued, then shuts the transport
     if (!flush && writing_) ShutdownTransport();
+    Release();
   } else {
     FlushPoll();
+    if (!flush || reason == CloseReason::kShutdown) {
+      Release();
+    } else if (!released_) {
+      // The last packets (a CONNECT_ERROR, a DISCONNECT) and the close packet wait for the
+      // client's next GET, which must still find this session; a client that never comes
+      // back lets it go after ping_timeout.
+      connect_timer_.expires_after(settings_.ping_timeout);
+      connect_timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+        if (auto self = weak.lock(); self && !ec) self->Release();
+      });
+    }
   }
   CountTransport(-1);
+}
+
+void Connection::Release() {
+  if (released_) return;
+  released_ = true;
+  connect_timer_.cancel();
+  listener_->OnReleased(shared_from_this());
 }
 
 void Connection::ShutdownTransport() {

@@ -41,6 +41,9 @@ class ConnectionListener {
   virtual void OnMessage(const std::shared_ptr<Connection>& connection, std::string_view data) = 0;
   // Exactly once per connection, on its strand, when it ends for whatever reason.
   virtual void OnClose(const std::shared_ptr<Connection>& connection, CloseReason reason) = 0;
+  // Once, after OnClose, when no request may name this session any more (a polling session
+  // that is closing keeps its sid until the client has collected the close packet).
+  virtual void OnReleased(const std::shared_ptr<Connection>& connection) = 0;
 };
 
 // Socket.IO state of the main namespace; strand-only.
@@ -116,6 +119,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void FlushPoll();
   void AnswerPoll(std::string body);
   void CloseNow(CloseReason reason, bool flush);
+  void Release();
   void ShutdownTransport();
   void CountTransport(int delta);
 
@@ -148,6 +152,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   bool closed_{false};
   bool flush_then_close_{false};
+  bool released_{false};
   SocketState socket_;
 };
 

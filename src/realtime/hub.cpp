@@ -236,16 +236,18 @@ void Hub::ConnectFresh(const std::shared_ptr<Connection>& connection, Identity i
 void Hub::TryRecover(const std::shared_ptr<Connection>& connection, Identity identity,
                      const std::string& pid, const std::string& offset) {
   std::optional<SavedSession> saved;
+  const auto seq = ParseOffset(offset);
   {
     std::lock_guard lock(rooms_mutex_);
-    if (auto it = saved_.find(pid); it != saved_.end()) {
+    // Taken only by its own user: someone else's valid pid must not spoil the owner's
+    // recovery.
+    if (auto it = saved_.find(pid); it != saved_.end() && seq &&
+                                    it->second.user_id == identity.user_id) {
       saved = std::move(it->second);
       saved_.erase(it);
     }
   }
-  const auto seq = ParseOffset(offset);
-  if (!saved || !seq || saved->expires <= std::chrono::steady_clock::now() ||
-      saved->user_id != identity.user_id) {
+  if (!saved || saved->expires <= std::chrono::steady_clock::now()) {
     // Unknown, expired, another process's offset, or another user's session: a fresh one.
     metrics_.recoveries_failed.Inc();
     return ConnectFresh(connection, std::move(identity));
@@ -479,11 +481,12 @@ void Hub::Leave(const std::shared_ptr<Connection>& connection, const std::string
   }
 }
 
+void Hub::OnReleased(const std::shared_ptr<Connection>& connection) {
+  std::lock_guard lock(sessions_mutex_);
+  sessions_.erase(connection->Sid());
+}
+
 void Hub::OnClose(const std::shared_ptr<Connection>& connection, CloseReason reason) {
-  {
-    std::lock_guard lock(sessions_mutex_);
-    sessions_.erase(connection->Sid());
-  }
   auto& socket = connection->Socket();
   if (!socket.connected) return;
   socket.connected = false;

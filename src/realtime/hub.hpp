@@ -66,6 +66,7 @@ class Hub final : public RoomSink,
   // --- ConnectionListener ---
   void OnMessage(const std::shared_ptr<Connection>& connection, std::string_view data) override;
   void OnClose(const std::shared_ptr<Connection>& connection, CloseReason reason) override;
+  void OnReleased(const std::shared_ptr<Connection>& connection) override;
 
   const std::string& InstanceTag() const { return tag_; }
 

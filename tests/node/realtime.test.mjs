@@ -44,6 +44,7 @@ before(async () => {
     realtime: {
       ping_interval: '1s',
       ping_timeout: '1s',
+      connect_timeout: '2s',
       alert_ack_timeout: '1s',
       alert_max_resends: 2,
       patient_access: {
@@ -158,6 +159,18 @@ describe('CONNECT authentication', () => {
     }
   }
 
+  it('polling: a refused CONNECT is answered on the next GET (CONNECT_ERROR, then close)',
+    async () => {
+      const session = await rawPolling(gw.url).open();
+      // No GET is pending while the CONNECT is handled.
+      const posted = await session.post('40{"token":"bad"}');
+      assert.equal(posted.status, 200);
+      const next = await session.get();
+      assert.equal(next.status, 200, `GET after a refused CONNECT: ${next.status} ${next.text}`);
+      const packets = next.text.split('\x1e');
+      assert.equal(packets[0], '44{"data":{"reason":"malformed"},"message":"Authentication failed"}');
+    });
+
   it('counts refused connects in nilecare_realtime_connects_total{result="auth_failed"}', async () => {
     const before = await metric('nilecare_realtime_connects_total', { result: 'auth_failed' });
     await expectConnectError(gw.url, { transports: ['websocket'], auth: { token: 'x.y.z' } });
@@ -220,6 +233,23 @@ describe('CONNECT authentication', () => {
       transports: ['websocket'], auth: { token: token('u-nsp') },
     });
     assert.equal(err.message, 'Invalid namespace');
+  });
+
+  it('closes an Engine.IO session that never sends CONNECT (connect_timeout)', async () => {
+    const before = await metric('nilecare_realtime_disconnects_total', { reason: 'connect_timeout' });
+    const raw = await openRawWebSocket(gw.url);
+    await withTimeout(raw.closed, 8_000, 'close at connect_timeout');
+    await waitFor(async () => (await metric('nilecare_realtime_disconnects_total', { reason: 'connect_timeout' })) === before + 1,
+      { message: 'connect_timeout counter' });
+  });
+
+  it('closes a connection that does not answer pings (ping_interval + ping_timeout)', async () => {
+    const before = await metric('nilecare_realtime_disconnects_total', { reason: 'ping_timeout' });
+    const raw = await openRawWebSocket(gw.url, { token: token('u-nopong'), pong: false });
+    await withTimeout(raw.closed, 8_000, 'close at ping timeout');
+    assert.ok(raw.messages.includes('2'), 'the server pinged first');
+    await waitFor(async () => (await metric('nilecare_realtime_disconnects_total', { reason: 'ping_timeout' })) === before + 1,
+      { message: 'ping_timeout counter' });
   });
 
   it('disconnects a socket when its token expires', async () => {
@@ -874,20 +904,21 @@ describe('malformed input closes the connection, the gateway stays up', () => {
   const rejected = async (target, reason) => metric('nilecare_realtime_rejected_total', { reason }, target);
 
   const wsCases = [
-    ['a garbage text frame', (ws) => ws.send('hello there'), 'parse', gw],
-    ['an unknown Engine.IO packet type', (ws) => ws.send('9'), 'parse', gw],
-    ['an unknown Socket.IO packet type', (ws) => ws.send('47["x"]'), 'parse', gw],
-    ['a client-sent Engine.IO open packet', (ws) => ws.send('0{}'), 'parse', gw],
-    ['a binary frame', (ws) => ws.send(Buffer.from([0x34, 0x32, 0x00, 0xff])), 'binary', gw],
-    ['a Socket.IO binary event', (ws) => ws.send('451-["x",{"_placeholder":true,"num":0}]'), 'binary', gw],
-    ['invalid JSON', (ws) => ws.send('42['), 'parse', gw],
-    ['an event that is not an array', (ws) => ws.send('42{"a":1}'), 'parse', gw],
-    ['deep nesting', (ws) => ws.send(`42${'['.repeat(100000)}`), 'parse', gw],
+    // [name, send, rejected_total reason, gateway (a thunk: gateways start in before())]
+    ['a garbage text frame', (ws) => ws.send('hello there'), 'parse', () => gw],
+    ['an unknown Engine.IO packet type', (ws) => ws.send('9'), 'parse', () => gw],
+    ['an unknown Socket.IO packet type', (ws) => ws.send('47["x"]'), 'parse', () => gw],
+    ['a client-sent Engine.IO open packet', (ws) => ws.send('0{}'), 'parse', () => gw],
+    ['a binary frame', (ws) => ws.send(Buffer.from([0x34, 0x32, 0x00, 0xff])), 'binary', () => gw],
+    ['a Socket.IO binary event', (ws) => ws.send('451-["x",{"_placeholder":true,"num":0}]'), 'binary', () => gw],
+    ['invalid JSON', (ws) => ws.send('42['), 'parse', () => gw],
+    ['an event that is not an array', (ws) => ws.send('42{"a":1}'), 'parse', () => gw],
+    ['deep nesting', (ws) => ws.send(`42${'['.repeat(100000)}`), 'parse', () => gw],
     ['a frame larger than max_payload', (ws) => ws.send(`42["x","${'a'.repeat(5000)}"]`), 'parse', () => gwSmall],
   ];
   for (const [name, send, reason, which] of wsCases) {
     it(`WebSocket: ${name}`, async () => {
-      const target = typeof which === 'function' ? which() : which;
+      const target = which();
       const before = await rejected(target, reason);
       const raw = await openRawWebSocket(target.url, { token: token('u-raw') });
       send(raw.ws);
@@ -915,16 +946,30 @@ describe('malformed input closes the connection, the gateway stays up', () => {
     await assertHealthy();
   });
 
-  it('polling: a malformed POST answers 400 and ends the session', async () => {
+  it('polling: an Engine.IO-level garbage POST answers 400 and ends the session', async () => {
     const session = await rawPolling(gw.url).open(token('u-raw-poll'));
     const before = await rejected(gw, 'parse');
-    const res = await session.post('42[');
+    const res = await session.post('hello there');
     assert.equal(res.status, 400);
     assert.deepEqual(res.json, { code: 3, message: 'Bad request' });
-    await waitFor(async () => (await rejected(gw, 'parse')) === before + 1, { message: 'rejected parse' });
+    assert.equal(await rejected(gw, 'parse'), before + 1);
     const next = await session.get();
     assert.equal(next.status, 400);
     assert.deepEqual(next.json, { code: 1, message: 'Session ID unknown' });
+    await assertHealthy();
+  });
+
+  it('polling: invalid Socket.IO JSON ends the session', async () => {
+    const session = await rawPolling(gw.url).open(token('u-raw-poll1'));
+    const before = await rejected(gw, 'parse');
+    // A well-formed Engine.IO payload: the POST itself is taken, the Socket.IO packet is not.
+    const res = await session.post('42[');
+    assert.equal(res.status, 200);
+    await waitFor(async () => (await rejected(gw, 'parse')) === before + 1, { message: 'rejected parse' });
+    const next = await session.get();
+    // Closed without a flush: either the session is gone or the poll gets the close packet.
+    assert.ok((next.status === 400 && next.json?.code === 1) || (next.status === 200 && next.text.endsWith('1')),
+      `after the close: ${next.status} ${next.text}`);
     await assertHealthy();
   });
 
@@ -936,6 +981,20 @@ describe('malformed input closes the connection, the gateway stays up', () => {
     assert.equal(await rejected(gw, 'binary'), before + 1);
     await assertHealthy();
   });
+
+  it('polling: a Socket.IO binary event is refused with a DISCONNECT packet',
+    async () => {
+      const session = await rawPolling(gw.url).open(token('u-raw-poll4'));
+      const before = await rejected(gw, 'binary');
+      const res = await session.post('451-["x",{"_placeholder":true,"num":0}]');
+      assert.equal(res.status, 200);
+      assert.equal(await rejected(gw, 'binary'), before + 1);
+      await assertHealthy();
+      // Closed with a flush: the next GET gets "41" (DISCONNECT) and the close packet.
+      const next = await session.get();
+      assert.equal(next.status, 200, `GET after the refusal: ${next.status} ${next.text}`);
+      assert.deepEqual(next.text.split('\x1e'), ['41', '1']);
+    });
 
   it('polling: a POST larger than max_payload answers 400', async () => {
     const session = await rawPolling(gwSmall.url).open(token('u-raw-poll3'));

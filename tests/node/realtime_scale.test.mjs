@@ -210,7 +210,7 @@ test(`${kClients} concurrent WebSocket clients, ${kRooms} patient rooms, one emi
     for (let r = 0; r < kRooms; r++) {
       const body = await emit(gw, `patient:scale-P${r}`, 'scale:room',
                               { room: `patient:scale-P${r}`, n: r });
-      assert.equal(body.data?.local_recipients ?? body.local_recipients, kClients / kRooms,
+      assert.equal(body.data?.local_recipients, kClients / kRooms,
                    `recipients of patient:scale-P${r}: ${JSON.stringify(body)}`);
     }
     // Sentinel to every client (all are in role:doctor): after it, nothing else is in flight.
@@ -309,7 +309,7 @@ test('two gateways sharing Redis: room events and alert acknowledgements cross i
 
     // An alert raised on A, acknowledged by the client on B: A learns it through Redis.
     const raised = await emit(A, 'patient:P1', 'alert:critical', { patient_id: 'P1', kind: 'ack-me' });
-    const alertId = raised.data?.alert_id ?? raised.alert_id;
+    const alertId = raised.data?.alert_id;
     assert.equal(typeof alertId, 'string', JSON.stringify(raised));
     await waitEvent(ev.b1, (e) => e.event === 'alert:critical' && e.args[0].alert_id === alertId,
                     'alert on B');
@@ -321,7 +321,7 @@ test('two gateways sharing Redis: room events and alert acknowledgements cross i
     // it (alert_max_resends resends, then "unacknowledged"), the first alert's timer would
     // long since have fired had the acknowledgement not reached A.
     const raised2 = await emit(A, 'user:fan-b2', 'alert:critical', { patient_id: 'P1', kind: 'ignore-me' });
-    const alertId2 = raised2.data?.alert_id ?? raised2.alert_id;
+    const alertId2 = raised2.data?.alert_id;
     await waitMetric(A, 'nilecare_realtime_alerts_total', { event: 'unacknowledged' }, 1, 30_000);
     await emit(A, 'role:doctor', 'fan:end2', {});
     await waitFor(() => [ev.a1, ev.b1, ev.b2].every((e) => count(e, 'fan:end2') === 1),
@@ -356,12 +356,24 @@ describe('connection state recovery after a forced disconnect', () => {
   let gw;
   const open = [];  // sockets / raw clients to close after each case
 
-  async function cleanup() {
-    for (const s of open.splice(0)) {
-      if (typeof s.disconnect === 'function') s.disconnect();
-      else await s.close().catch(() => {});
+  // Runs a case, then closes what it opened and waits until the server has let go of it, so
+  // the next case starts from zero sockets. A failing case keeps its own error.
+  async function withCleanup(body) {
+    let failed = false;
+    try {
+      await body();
+    } catch (err) {
+      failed = true;
+      throw err;
+    } finally {
+      for (const s of open.splice(0)) {
+        if (typeof s.disconnect === 'function') s.disconnect();
+        else await s.close().catch(() => {});
+      }
+      const settled = waitMetric(gw, 'nilecare_realtime_sockets', undefined, 0);
+      if (failed) await settled.catch(() => {});
+      else await settled;
     }
-    await waitMetric(gw, 'nilecare_realtime_sockets', undefined, 0);
   }
 
   // A reconnecting client whose auth callback reads `state.token` and, while `state.hold` is
@@ -400,145 +412,205 @@ describe('connection state recovery after a forced disconnect', () => {
   });
 
   test('missed events are replayed once, in order, with the same socket id', { timeout: 60_000 },
-       async () => {
-    try {
-      const gate = gatedClient('rec-u1', 'doctor');
-      const socket = await connectClient(gw.url, {
-        auth: gate.auth, transports: ['websocket'],
-        reconnection: true, reconnectionDelay: 50, reconnectionDelayMax: 200, randomizationFactor: 0,
-      }, { timeout: kStepMs });
-      open.push(socket);
-      const events = record(socket);
-      assert.equal(socket.recovered, false);
-      await subscribe(socket, 'P1');
-      await emit(gw, 'patient:P1', 'rec:e', { n: 1 });
-      const e1 = await waitEvent(events, (e) => e.event === 'rec:e', 'e1');
-      const offset1 = e1.args[1];
-      assert.equal(typeof offset1, 'string');
-      const id1 = socket.id;
-      const authCallsBefore = gate.authCalls;
+       async () => withCleanup(async () => {
+    const gate = gatedClient('rec-u1', 'doctor');
+    const socket = await connectClient(gw.url, {
+      auth: gate.auth, transports: ['websocket'],
+      reconnection: true, reconnectionDelay: 50, reconnectionDelayMax: 200, randomizationFactor: 0,
+    }, { timeout: kStepMs });
+    open.push(socket);
+    const events = record(socket);
+    assert.equal(socket.recovered, false);
+    await subscribe(socket, 'P1');
+    await emit(gw, 'patient:P1', 'rec:e', { n: 1 });
+    const e1 = await waitEvent(events, (e) => e.event === 'rec:e', 'e1');
+    const offset1 = e1.args[1];
+    assert.equal(typeof offset1, 'string');
+    const id1 = socket.id;
+    const authCallsBefore = gate.authCalls;
+    const recoveredBefore = await metric(gw, 'nilecare_realtime_recoveries_total', { result: 'recovered' });
 
-      gate.hold = true;
-      const reconnected = new Promise((resolve) => socket.once('connect', resolve));
-      await forceTransportClose(socket);
-      await emit(gw, 'patient:P1', 'rec:e', { n: 2 });
-      await emit(gw, 'patient:P1', 'rec:e', { n: 3 });
-      // The client's Manager reconnected the transport and asked for the CONNECT payload.
-      await waitFor(() => gate.release && gate.authCalls > authCallsBefore,
-                    { timeout: kStepMs, message: 'client reopened the transport' });
-      assert.equal(count(events, 'rec:e'), 1, 'nothing arrived while disconnected');
-      gate.hold = false;
-      gate.release();
-      await withTimeout(reconnected, kStepMs, 'reconnect');
+    gate.hold = true;
+    const reconnected = new Promise((resolve) => socket.once('connect', resolve));
+    await forceTransportClose(socket);
+    await emit(gw, 'patient:P1', 'rec:e', { n: 2 });
+    await emit(gw, 'patient:P1', 'rec:e', { n: 3 });
+    // The client's Manager reconnected the transport and asked for the CONNECT payload.
+    await waitFor(() => gate.release && gate.authCalls > authCallsBefore,
+                  { timeout: kStepMs, message: 'client reopened the transport' });
+    assert.equal(count(events, 'rec:e'), 1, 'nothing arrived while disconnected');
+    gate.hold = false;
+    gate.release();
+    await withTimeout(reconnected, kStepMs, 'reconnect');
 
-      assert.equal(socket.recovered, true, 'socket.recovered');
-      assert.equal(socket.id, id1, 'same socket id after recovery');
-      await waitFor(() => count(events, 'rec:e') >= 3, { timeout: kStepMs, message: 'e2, e3 replayed' });
-      // Live again, and still in its rooms: a patient-room event, then a user-room sentinel.
-      await emit(gw, 'patient:P1', 'rec:e', { n: 4 });
-      await emit(gw, 'user:rec-u1', 'rec:sentinel', {});
-      await waitEvent(events, (e) => e.event === 'rec:sentinel', 'sentinel');
+    assert.equal(socket.recovered, true, 'socket.recovered');
+    assert.equal(socket.id, id1, 'same socket id after recovery');
+    await waitFor(() => count(events, 'rec:e') >= 3, { timeout: kStepMs, message: 'e2, e3 replayed' });
+    // Live again, and still in its rooms: a patient-room event, then a user-room sentinel.
+    await emit(gw, 'patient:P1', 'rec:e', { n: 4 });
+    await emit(gw, 'user:rec-u1', 'rec:sentinel', {});
+    await waitEvent(events, (e) => e.event === 'rec:sentinel', 'sentinel');
 
-      assert.deepEqual(events.map((e) => [e.event, e.args[0]]), [
-        ['rec:e', { n: 1 }], ['rec:e', { n: 2 }], ['rec:e', { n: 3 }], ['rec:e', { n: 4 }],
-        ['rec:sentinel', {}],
-      ]);
-      const offsets = events.map((e) => e.args[1]);
-      assert.equal(new Set(offsets).size, offsets.length, `offsets are distinct: ${offsets}`);
-      assert.equal(await metric(gw, 'nilecare_realtime_recoveries_total', { result: 'recovered' }), 1);
-    } finally {
-      await cleanup();
-    }
-  });
+    assert.deepEqual(events.map((e) => [e.event, e.args[0]]), [
+      ['rec:e', { n: 1 }], ['rec:e', { n: 2 }], ['rec:e', { n: 3 }], ['rec:e', { n: 4 }],
+      ['rec:sentinel', {}],
+    ]);
+    const offsets = events.map((e) => e.args[1]);
+    assert.equal(new Set(offsets).size, offsets.length, `offsets are distinct: ${offsets}`);
+    assert.equal(await metric(gw, 'nilecare_realtime_recoveries_total', { result: 'recovered' }),
+                 recoveredBefore + 1);
+  }));
 
   test('another user presenting the pid and offset gets a fresh session', { timeout: 60_000 },
-       async () => {
-    try {
-      const failedBefore = await metric(gw, 'nilecare_realtime_recoveries_total', { result: 'not_recovered' });
-      const victim = await rawClient(gw, { token: token('rec-victim', 'doctor') });
-      const { sid, pid } = victim.connect;
-      assert.equal(typeof sid, 'string');
-      assert.equal(typeof pid, 'string', 'recovery is on: the CONNECT reply carries a pid');
-      victim.ws.send(`421${JSON.stringify(['subscribe:patient', 'P2'])}`);
-      const ackFrame = await waitFor(() => victim.frames.find((f) => f.startsWith('431[')),
-                                     { timeout: kStepMs, message: 'victim subscribe ack' });
-      assert.deepEqual(JSON.parse(ackFrame.slice(3)), [{ success: true, room: 'patient:P2' }]);
-      await emit(gw, 'patient:P2', 'rec:v', { n: 1 });
-      const v1 = await waitFor(() => victim.events().find((e) => e.event === 'rec:v'),
-                               { timeout: kStepMs, message: 'victim got v1' });
-      const offset = v1.args[1];
-      assert.equal(typeof offset, 'string');
-      await victim.close();  // transport close: the session is kept for recovery
-      await waitMetric(gw, 'nilecare_realtime_sockets', undefined, 0);
-      await emit(gw, 'patient:P2', 'rec:v', { n: 2 });  // missed by the victim
+       async () => withCleanup(async () => {
+    const failedBefore = await metric(gw, 'nilecare_realtime_recoveries_total', { result: 'not_recovered' });
+    const recoveredBefore = await metric(gw, 'nilecare_realtime_recoveries_total', { result: 'recovered' });
+    const victim = await rawClient(gw, { token: token('rec-victim', 'doctor') });
+    open.push(victim);
+    const { sid, pid } = victim.connect;
+    assert.equal(typeof sid, 'string');
+    assert.equal(typeof pid, 'string', 'recovery is on: the CONNECT reply carries a pid');
+    victim.ws.send(`421${JSON.stringify(['subscribe:patient', 'P2'])}`);
+    const ackFrame = await waitFor(() => victim.frames.find((f) => f.startsWith('431[')),
+                                   { timeout: kStepMs, message: 'victim subscribe ack' });
+    assert.deepEqual(JSON.parse(ackFrame.slice(3)), [{ success: true, room: 'patient:P2' }]);
+    await emit(gw, 'patient:P2', 'rec:v', { n: 1 });
+    const v1 = await waitFor(() => victim.events().find((e) => e.event === 'rec:v'),
+                             { timeout: kStepMs, message: 'victim got v1' });
+    const offset = v1.args[1];
+    assert.equal(typeof offset, 'string');
+    await victim.close();  // transport close: the session is kept for recovery
+    await waitMetric(gw, 'nilecare_realtime_sockets', undefined, 0);
+    await emit(gw, 'patient:P2', 'rec:v', { n: 2 });  // missed by the victim
 
-      const attacker = await rawClient(gw, { token: token('rec-attacker', 'doctor'), pid, offset });
-      open.push(attacker);
-      assert.notEqual(attacker.connect.sid, sid, 'not the victim\'s socket id');
-      assert.notEqual(attacker.connect.pid, pid, 'a new pid');
-      await waitMetric(gw, 'nilecare_realtime_recoveries_total', { result: 'not_recovered' }, failedBefore + 1);
-      assert.equal(await metric(gw, 'nilecare_realtime_recoveries_total', { result: 'recovered' }), 1,
-                   'only the first case recovered');
-      // Not in the victim's rooms and nothing replayed: a patient:P2 event, then a sentinel.
-      await emit(gw, 'patient:P2', 'rec:v', { n: 3 });
-      await emit(gw, 'user:rec-attacker', 'rec:sentinel', {});
-      await waitFor(() => attacker.events().some((e) => e.event === 'rec:sentinel'),
-                    { timeout: kStepMs, message: 'attacker got the sentinel' });
-      assert.deepEqual(attacker.events().map((e) => e.event), ['rec:sentinel']);
-    } finally {
-      await cleanup();
-    }
-  });
+    const attacker = await rawClient(gw, { token: token('rec-attacker', 'doctor'), pid, offset });
+    open.push(attacker);
+    assert.notEqual(attacker.connect.sid, sid, 'not the victim\'s socket id');
+    assert.notEqual(attacker.connect.pid, pid, 'a new pid');
+    await waitMetric(gw, 'nilecare_realtime_recoveries_total', { result: 'not_recovered' }, failedBefore + 1);
+    assert.equal(await metric(gw, 'nilecare_realtime_recoveries_total', { result: 'recovered' }),
+                 recoveredBefore, 'not counted as recovered');
+    // Not in the victim's rooms and nothing replayed: a patient:P2 event, then a sentinel.
+    await emit(gw, 'patient:P2', 'rec:v', { n: 3 });
+    await emit(gw, 'user:rec-attacker', 'rec:sentinel', {});
+    await waitFor(() => attacker.events().some((e) => e.event === 'rec:sentinel'),
+                  { timeout: kStepMs, message: 'attacker got the sentinel' });
+    assert.deepEqual(attacker.events().map((e) => e.event), ['rec:sentinel']);
+
+    // The attempt did not spoil the owner's session: the victim still recovers, gets v2 and
+    // v3 (missed while away), in order.
+    const owner = await rawClient(gw, { token: token('rec-victim', 'doctor'), pid, offset });
+    open.push(owner);
+    assert.equal(owner.connect.sid, sid, 'the owner recovers its own socket id');
+    await emit(gw, 'user:rec-victim', 'rec:sentinel', {});
+    await waitFor(() => owner.events().some((e) => e.event === 'rec:sentinel'),
+                  { timeout: kStepMs, message: 'owner got the sentinel' });
+    assert.deepEqual(owner.events().map((e) => [e.event, e.args[0]]),
+                     [['rec:v', { n: 2 }], ['rec:v', { n: 3 }], ['rec:sentinel', {}]]);
+  }));
 
   test('same user, role no longer allowed in patient rooms: recovered without them',
-       { timeout: 60_000 }, async () => {
+       { timeout: 60_000 }, async () => withCleanup(async () => {
+    const gate = gatedClient('rec-u3', 'doctor');
+    const socket = await connectClient(gw.url, {
+      auth: gate.auth, transports: ['websocket'],
+      reconnection: true, reconnectionDelay: 50, reconnectionDelayMax: 200, randomizationFactor: 0,
+    }, { timeout: kStepMs });
+    open.push(socket);
+    const events = record(socket);
+    await subscribe(socket, 'P3');
+    await emit(gw, 'patient:P3', 'rec:p', { n: 1 });
+    await waitEvent(events, (e) => e.event === 'rec:p', 'e1');
+    const id1 = socket.id;
+    const recoveredBefore = await metric(gw, 'nilecare_realtime_recoveries_total', { result: 'recovered' });
+
+    gate.hold = true;
+    gate.token = token('rec-u3', 'receptionist');  // the next CONNECT carries the new role
+    const reconnected = new Promise((resolve) => socket.once('connect', resolve));
+    await forceTransportClose(socket);
+    await emit(gw, 'patient:P3', 'rec:p', { n: 2 });       // must not be replayed
+    await emit(gw, 'user:rec-u3', 'rec:user', { n: 2 });   // must be replayed
+    await waitFor(() => gate.release, { timeout: kStepMs, message: 'client reopened the transport' });
+    gate.hold = false;
+    gate.release();
+    await withTimeout(reconnected, kStepMs, 'reconnect');
+
+    assert.equal(socket.recovered, true, 'socket.recovered');
+    assert.equal(socket.id, id1, 'same socket id after recovery');
+    assert.equal(await metric(gw, 'nilecare_realtime_recoveries_total', { result: 'recovered' }),
+                 recoveredBefore + 1);
+    await emit(gw, 'patient:P3', 'rec:p', { n: 3 });          // not a member any more
+    await emit(gw, 'role:doctor', 'rec:role', { role: 'doctor' });  // old role room: left
+    await emit(gw, 'role:receptionist', 'rec:role', { role: 'receptionist' });
+    await emit(gw, 'user:rec-u3', 'rec:sentinel', {});
+    await waitEvent(events, (e) => e.event === 'rec:sentinel', 'sentinel');
+    assert.deepEqual(events.map((e) => [e.event, e.args[0]]), [
+      ['rec:p', { n: 1 }],
+      ['rec:user', { n: 2 }],
+      ['rec:role', { role: 'receptionist' }],
+      ['rec:sentinel', {}],
+    ]);
+    // And the new role cannot join again.
+    const reply = await socket.timeout(kStepMs).emitWithAck('subscribe:patient', 'P3');
+    assert.equal(reply.success, false, JSON.stringify(reply));
+  }));
+
+  test('a stream of events across repeated forced disconnects arrives exactly once, in order',
+       { timeout: 120_000 }, async (t) => withCleanup(async () => {
+    const gate = gatedClient('rec-u4', 'doctor');
+    const socket = await connectClient(gw.url, {
+      auth: gate.auth, transports: ['websocket'],
+      reconnection: true, reconnectionDelay: 50, reconnectionDelayMax: 200, randomizationFactor: 0,
+    }, { timeout: kStepMs });
+    open.push(socket);
+    const events = record(socket);
+    await subscribe(socket, 'P4');
+    const id1 = socket.id;
+    const received = () => named(events, 'rec:s').length;
+
+    // Emits 1, 2, 3, ... back to back (each POST answered before the next) until stopped, so
+    // that events are broadcast while the client is connected, while it is gone, and while
+    // the server replays and re-joins it.
+    let stop = false;
+    let sent = 0;
+    const emitter = (async () => {
+      while (!stop) await emit(gw, 'patient:P4', 'rec:s', { n: ++sent });
+    })();
     try {
-      const gate = gatedClient('rec-u3', 'doctor');
-      const socket = await connectClient(gw.url, {
-        auth: gate.auth, transports: ['websocket'],
-        reconnection: true, reconnectionDelay: 50, reconnectionDelayMax: 200, randomizationFactor: 0,
-      }, { timeout: kStepMs });
-      open.push(socket);
-      const events = record(socket);
-      await subscribe(socket, 'P3');
-      await emit(gw, 'patient:P3', 'rec:p', { n: 1 });
-      await waitEvent(events, (e) => e.event === 'rec:p', 'e1');
-      const id1 = socket.id;
-      const recoveredBefore = await metric(gw, 'nilecare_realtime_recoveries_total', { result: 'recovered' });
-
-      gate.hold = true;
-      gate.token = token('rec-u3', 'receptionist');  // the next CONNECT carries the new role
-      const reconnected = new Promise((resolve) => socket.once('connect', resolve));
-      await forceTransportClose(socket);
-      await emit(gw, 'patient:P3', 'rec:p', { n: 2 });       // must not be replayed
-      await emit(gw, 'user:rec-u3', 'rec:user', { n: 2 });   // must be replayed
-      await waitFor(() => gate.release, { timeout: kStepMs, message: 'client reopened the transport' });
-      gate.hold = false;
-      gate.release();
-      await withTimeout(reconnected, kStepMs, 'reconnect');
-
-      assert.equal(socket.recovered, true, 'socket.recovered');
-      assert.equal(socket.id, id1, 'same socket id after recovery');
-      assert.equal(await metric(gw, 'nilecare_realtime_recoveries_total', { result: 'recovered' }),
-                   recoveredBefore + 1);
-      await emit(gw, 'patient:P3', 'rec:p', { n: 3 });          // not a member any more
-      await emit(gw, 'role:doctor', 'rec:role', { role: 'doctor' });  // old role room: left
-      await emit(gw, 'role:receptionist', 'rec:role', { role: 'receptionist' });
-      await emit(gw, 'user:rec-u3', 'rec:sentinel', {});
-      await waitEvent(events, (e) => e.event === 'rec:sentinel', 'sentinel');
-      assert.deepEqual(events.map((e) => [e.event, e.args[0]]), [
-        ['rec:p', { n: 1 }],
-        ['rec:user', { n: 2 }],
-        ['rec:role', { role: 'receptionist' }],
-        ['rec:sentinel', {}],
-      ]);
-      // And the new role cannot join again.
-      const reply = await socket.timeout(kStepMs).emitWithAck('subscribe:patient', 'P3');
-      assert.equal(reply.success, false, JSON.stringify(reply));
+      for (let cycle = 1; cycle <= 5; cycle++) {
+        const target = received() + 20;
+        await waitFor(() => received() >= target,
+                      { timeout: kStepMs, message: `cycle ${cycle}: live events flowing` });
+        gate.hold = true;
+        gate.release = null;
+        const reconnected = new Promise((resolve) => socket.once('connect', resolve));
+        await forceTransportClose(socket);
+        const sentWhileGone = sent;
+        await waitFor(() => gate.release && sent >= sentWhileGone + 5,
+                      { timeout: kStepMs, message: `cycle ${cycle}: transport reopened, events missed` });
+        gate.hold = false;
+        gate.release();
+        await withTimeout(reconnected, kStepMs, `cycle ${cycle}: reconnect`);
+        assert.equal(socket.recovered, true, `cycle ${cycle}: socket.recovered`);
+        assert.equal(socket.id, id1, `cycle ${cycle}: same socket id`);
+      }
     } finally {
-      await cleanup();
+      stop = true;
+      await withTimeout(emitter, kStepMs, 'emitter stopped');
     }
-  });
+    await emit(gw, 'patient:P4', 'rec:sentinel', {});
+    await waitEvent(events, (e) => e.event === 'rec:sentinel', 'sentinel', 30_000);
+    const numbers = named(events, 'rec:s').map((e) => e.args[0].n);
+    t.diagnostic(`${sent} events across 5 forced disconnects`);
+    const expected = Array.from({ length: sent }, (_, i) => i + 1);
+    if (JSON.stringify(numbers) !== JSON.stringify(expected)) {
+      const missing = expected.filter((n) => !numbers.includes(n));
+      const dupes = numbers.filter((n, i) => numbers.indexOf(n) !== i);
+      assert.fail(`events 1..${sent}: got ${numbers.length}; missing ${missing.slice(0, 20)}; ` +
+                  `duplicated ${dupes.slice(0, 20)}; first out of order at index ` +
+                  `${numbers.findIndex((n, i) => n !== expected[i])}`);
+    }
+  }));
 
   test('stop gateway', async () => {
     await stopGateway(gw);

@@ -335,12 +335,12 @@ export function metricValue(metrics, name, labels) {
 // ---- raw Engine.IO clients (for malformed input) ----------------------------------------------
 
 // A raw WebSocket (npm `ws`) speaking Engine.IO v4 by hand. Answers server pings ("2" -> "3")
-// so a heartbeat never explains a close. With `token` it also sends the Socket.IO CONNECT and
+// so a heartbeat never explains a close (pong: false turns that off). With `token` it also sends the Socket.IO CONNECT and
 // waits for the "40{...}" answer.
 // Returns { ws, messages (every text message, in order), closed (promise of { code, reason }),
 //   isClosed(), waitMessage(pred, ms) }.
 export async function openRawWebSocket(baseUrl, { token, path = '/socket.io/', query = 'EIO=4&transport=websocket',
-  timeout = 5_000 } = {}) {
+  timeout = 5_000, pong = true } = {}) {
   const { default: WebSocket } = await import('ws');
   const url = `${baseUrl.replace(/^http/, 'ws')}${path}?${query}`;
   const ws = new WebSocket(url);
@@ -354,7 +354,7 @@ export async function openRawWebSocket(baseUrl, { token, path = '/socket.io/', q
   ws.on('error', () => {});  // 'close' follows; the test looks at that
   ws.on('message', (data, isBinary) => {
     const text = isBinary ? data : data.toString();
-    if (text === '2') ws.send('3');
+    if (text === '2' && pong) ws.send('3');
     messages.push(text);
     for (const w of waiters) w();
   });
