@@ -124,7 +124,7 @@ export function baseConfig() {
         leeway: '0s',
       },
     },
-    realtime: { ping_interval: '1s', ping_timeout: '1s' },
+    realtime: { ping_interval: '1s', ping_timeout: '5s' },
   };
 }
 
