@@ -663,6 +663,7 @@ void ParseRealtime(SectionReader& section, GatewaySettings& settings) {
   section.Size("send_queue_bytes", realtime.send_queue_bytes, 64 * 1024,
                std::size_t{1} << 32);
   section.Size("max_rooms_per_client", realtime.max_rooms_per_client, 1, 100000);
+  section.Size("max_sessions", realtime.max_sessions, 1, 10'000'000);
   section.StringList("cors_origins", realtime.cors_origins,
                      "an origin such as https://app.nilecare.example (or *)", IsOrigin);
   section.Duration("recovery_window", realtime.recovery_window);

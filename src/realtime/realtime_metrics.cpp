@@ -81,6 +81,8 @@ RealtimeMetrics::RealtimeMetrics(observability::MetricsRegistry& registry)
           registry.GetCounter(kRejected, kRejectedHelp, {{"reason", "binary"}})),
       rejected_transport(
           registry.GetCounter(kRejected, kRejectedHelp, {{"reason", "transport_request"}})),
+      rejected_sessions(
+          registry.GetCounter(kRejected, kRejectedHelp, {{"reason", "max_sessions"}})),
       connects_ok(registry.GetCounter(kConnects, kConnectsHelp, {{"result", "ok"}})),
       connects_auth_failed(
           registry.GetCounter(kConnects, kConnectsHelp, {{"result", "auth_failed"}})),

@@ -42,6 +42,7 @@ struct RealtimeMetrics {
   observability::Counter& rejected_packets_parse;
   observability::Counter& rejected_packets_binary;
   observability::Counter& rejected_transport;  // bad polling / upgrade requests
+  observability::Counter& rejected_sessions;   // realtime.max_sessions reached
   std::array<observability::Counter*, static_cast<std::size_t>(CloseReason::kCount)> closes{};
   observability::Counter& connects_ok;
   observability::Counter& connects_auth_failed;

@@ -185,6 +185,12 @@ struct RealtimeServer::Impl : std::enable_shared_from_this<RealtimeServer::Impl>
                                          core::error_code::kShuttingDown,
                                          "The gateway is shutting down"));
       }
+      if (hub->SessionCount() >= settings.max_sessions) {
+        metrics.rejected_sessions.Inc();
+        return reply(http::ErrorResponse(context, http::Status::service_unavailable,
+                                         core::error_code::kNotReady,
+                                         "Too many realtime sessions; try again later"));
+      }
       auto connection = hub->NewConnection(asio::make_strand(io), context.remote_address);
       eio::OpenSettings open;
       open.sid = connection->Sid();
@@ -254,6 +260,10 @@ struct RealtimeServer::Impl : std::enable_shared_from_this<RealtimeServer::Impl>
       refuse = true;
       refusal = eio::TransportError::kUnknownSid;
     } else if (!has_sid && draining.load()) {
+      refuse = true;
+      refusal = eio::TransportError::kForbidden;
+    } else if (!has_sid && hub->SessionCount() >= settings.max_sessions) {
+      metrics.rejected_sessions.Inc();
       refuse = true;
       refusal = eio::TransportError::kForbidden;
     }

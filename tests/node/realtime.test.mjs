@@ -1035,3 +1035,29 @@ describe('malformed input closes the connection, the gateway stays up', () => {
     await assertHealthy();
   });
 });
+
+describe('session limit (realtime.max_sessions)', () => {
+  it('refuses sessions beyond the limit on both transports, counted, and accepts again once one ends',
+    async () => {
+      const limited = await startGateway({ service: { name: 'rt-test-limit' }, realtime: { max_sessions: 2 } });
+      const open = [];
+      try {
+        open.push(await connectClient(limited.url, { transports: ['websocket'], auth: { token: token('u-lim1') } }));
+        open.push(await connectClient(limited.url, { transports: ['polling'], auth: { token: token('u-lim2') } }));
+        const res = await rawPolling(limited.url).request(`${limited.url}/socket.io/?EIO=4&transport=polling`);
+        assert.equal(res.status, 503);
+        assert.equal(res.json?.error?.code, 'NOT_READY');
+        await assert.rejects(openRawWebSocket(limited.url), /upgrade refused: HTTP 403/);
+        const metrics = await scrapeMetrics(limited.url);
+        assert.equal(metricValue(metrics, 'nilecare_realtime_rejected_total', { reason: 'max_sessions' }), 2);
+
+        open.shift().close();
+        await waitFor(async () => metricValue(await scrapeMetrics(limited.url), 'nilecare_realtime_sockets') === 1,
+          { timeout: 10_000, message: 'first session gone' });
+        open.push(await connectClient(limited.url, { transports: ['websocket'], auth: { token: token('u-lim3') } }));
+      } finally {
+        for (const socket of open) socket.close();
+        await limited.stop();
+      }
+    });
+});

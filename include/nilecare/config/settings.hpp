@@ -188,6 +188,7 @@ struct RealtimeSettings {
   std::size_t send_queue_packets{1024};   // per-connection queue bound (packets)
   std::size_t send_queue_bytes{4 * 1024 * 1024};  // ... and bytes
   std::size_t max_rooms_per_client{256};
+  std::size_t max_sessions{20000};  // Engine.IO sessions at once; more -> refused (503)
   std::vector<std::string> cors_origins{};  // polling from browsers; empty = no CORS headers
   Duration recovery_window{std::chrono::minutes(2)};  // 0 = connection state recovery off
   std::size_t recovery_max_packets{100000};          // room packets kept for recovery

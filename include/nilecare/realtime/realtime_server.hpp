@@ -13,6 +13,7 @@
 //   send_queue_packets: 1024    per-client send queue bound (vitals dropped first,
 //   send_queue_bytes: 4MiB        then the client is disconnected)
 //   max_rooms_per_client: 256
+//   max_sessions: 20000         Engine.IO sessions at once; more are refused
 //   cors_origins: []            browser origins allowed to long-poll / open a WebSocket
 //   recovery_window: 2m         connection state recovery (0 = off)
 //   recovery_max_packets: 100000

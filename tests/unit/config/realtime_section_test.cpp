@@ -50,6 +50,7 @@ realtime:
   send_queue_packets: 100
   send_queue_bytes: 1MiB
   max_rooms_per_client: 20
+  max_sessions: 300
   cors_origins: ['https://app.example', '*']
   recovery_window: 0s
   recovery_max_packets: 500
@@ -76,6 +77,7 @@ realtime:
   EXPECT_EQ(rt.send_queue_packets, 100u);
   EXPECT_EQ(rt.send_queue_bytes, 1024 * kKiB);
   EXPECT_EQ(rt.max_rooms_per_client, 20u);
+  EXPECT_EQ(rt.max_sessions, 300u);
   EXPECT_EQ(rt.cors_origins, (std::vector<std::string>{"https://app.example", "*"}));
   EXPECT_EQ(rt.recovery_window, 0s);
   EXPECT_EQ(rt.recovery_max_packets, 500u);
