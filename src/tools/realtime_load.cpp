@@ -13,16 +13,19 @@
 //
 // Client i joins room i % R. Once every client is subscribed, an emitter POSTs
 //
-//   /internal/emit {"room":"patient:P<k>","event":"vitals:update","data":{"hr":80,"t":<ns>}}
+//   /internal/emit {"room":"patient:P<k>","event":"vitals:update",
+//                   "data":{"hr":80,"n":<emit number>,"t":<ns>}}
 //
 // over a few keep-alive HTTP connections at a fixed total rate, round-robin over the rooms,
 // for --warmup then --duration seconds. `t` is CLOCK_MONOTONIC (std::chrono::steady_clock)
 // at the moment the request is written; receivers parse it out of
 // 42["vitals:update",{...,"t":...},"<offset>"] and record now - t in a log-linear histogram
-// (1.6 % resolution). Only emits of the measured window count: expected deliveries are
-// sum(room size) over the emits the server accepted (2xx), delivered are the receipts of
-// those emits, lost = expected - delivered (vitals are droppable: a slow client's queue
-// sheds them).
+// (1.6 % resolution). Only emits written in the measured window count (`n` tells them from
+// the warm-up's): expected deliveries are sum(room size) over those the server accepted
+// (2xx), delivered are their receipts, lost = expected - delivered (vitals are droppable: a
+// slow client's queue sheds them). Each emit connection has one request in flight: when
+// the server cannot keep up, fewer emits go out (achieved < target rate) rather than an
+// unbounded backlog, and latency is that of the achieved rate.
 //
 // With --gateway-pid the server's VmRSS (/proc/<pid>/status) is read before connecting,
 // once every client is subscribed, and after the run; its CPU (utime+stime from
@@ -59,6 +62,7 @@
 #include <thread>
 #include <vector>
 
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <boost/asio/connect.hpp>
@@ -109,6 +113,9 @@ constexpr std::string_view kUsage =
     "  --threads T            io threads (default 1)\n"
     "  --connect-concurrency K  clients handshaking at once (default 256)\n"
     "  --connect-timeout S    give up on the connect phase after S seconds (default 120)\n"
+    "  --source-ips K         clients connect from 127.0.0.1 .. 127.0.0.K (loopback servers;\n"
+    "                         default 1): K ephemeral port ranges, so tens of thousands of\n"
+    "                         connect() calls do not crawl through one nearly full range\n"
     "  --secret S             HS256 secret (default: $JWT_SECRET)\n"
     "  --iss I                token issuer (default nilecare-auth; empty: none)\n"
     "  --aud A                token audience (default nilecare; empty: none)\n"
@@ -135,6 +142,7 @@ struct Options {
   std::size_t emitters{4};
   std::size_t threads{1};
   std::size_t connect_concurrency{256};
+  std::size_t source_ips{1};
   double connect_timeout{120};
   std::string secret;
   std::string iss{"nilecare-auth"};
@@ -213,6 +221,8 @@ std::optional<Options> ParseArgs(int argc, char** argv, std::string& error) {
       ok = ParseNumber(value, o.threads) && o.threads > 0 && o.threads <= 64;
     } else if (arg == "--connect-concurrency") {
       ok = ParseNumber(value, o.connect_concurrency) && o.connect_concurrency > 0;
+    } else if (arg == "--source-ips") {
+      ok = ParseNumber(value, o.source_ips) && o.source_ips > 0 && o.source_ips <= 250;
     } else if (arg == "--connect-timeout") {
       ok = ParseNumber(value, o.connect_timeout) && o.connect_timeout > 0;
     } else if (arg == "--secret") {
@@ -337,8 +347,9 @@ class Histogram {
 // ---- shared state ---------------------------------------------------------------------------
 
 struct Shared {
-  // Set before the emitter starts; receivers ignore emits stamped before it (warm-up).
-  std::atomic<std::uint64_t> measure_start_ns{std::numeric_limits<std::uint64_t>::max()};
+  // The number of the first emit written in the measured window, published by the emitter
+  // before it writes that emit: receivers count emits from it on, not the warm-up's.
+  std::atomic<std::uint64_t> first_measured{std::numeric_limits<std::uint64_t>::max()};
   std::atomic<std::size_t> subscribed{0};
   std::atomic<std::size_t> failed{0};
   std::atomic<std::size_t> disconnected{0};  // after being subscribed
@@ -373,8 +384,12 @@ struct alignas(64) Worker {
 
 class Client {
  public:
-  Client(Worker& worker, std::size_t room, std::string connect_packet)
+  using BindAddressNoPort =
+      asio::detail::socket_option::boolean<IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT>;
+
+  Client(Worker& worker, std::size_t room, std::string connect_packet, asio::ip::address source)
       : worker_(worker),
+        source_(source),
         ws_(worker.io),
         room_(room),
         connect_packet_(std::move(connect_packet)),
@@ -382,6 +397,16 @@ class Client {
 
   void Start() {
     started_ns_ = NowNs();
+    if (!source_.is_unspecified()) {
+      // Another loopback source address: its own ephemeral port space. The port is
+      // chosen at connect() (IP_BIND_ADDRESS_NO_PORT), per destination.
+      auto& socket = beast::get_lowest_layer(ws_);
+      beast::error_code ec;
+      socket.open(tcp::v4(), ec);
+      if (!ec) socket.set_option(BindAddressNoPort(true), ec);
+      if (!ec) socket.bind(tcp::endpoint(source_, 0), ec);
+      if (ec) return Fail("bind " + source_.to_string() + ": " + ec.message());
+    }
     beast::get_lowest_layer(ws_).async_connect(worker_.endpoint, [this](beast::error_code ec) {
       if (ec) return Fail("connect: " + ec.message());
       beast::error_code ignored;
@@ -398,6 +423,13 @@ class Client {
         Read();
       });
     });
+  }
+
+  // At exit: an abortive close (RST) leaves no TIME_WAIT behind, so the next run finds
+  // the ephemeral ports free (19,000 sockets in TIME_WAIT slow every connect() down).
+  void SetAbortiveClose() {
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).set_option(asio::socket_base::linger(true, 0), ignored);
   }
 
  private:
@@ -467,32 +499,39 @@ class Client {
     }
   }
 
-  // ["vitals:update",{"hr":80,"t":<ns>},"<offset>"]
+  // The number after "<key>": from `from` on, or nullopt.
+  static std::optional<std::uint64_t> NumberAfter(std::string_view p, std::string_view key,
+                                                  std::size_t& from) {
+    const auto at = p.find(key, from);
+    if (at == std::string_view::npos) return std::nullopt;
+    std::uint64_t value = 0;
+    const char* first = p.data() + at + key.size();
+    const auto [ptr, ec] = std::from_chars(first, p.data() + p.size(), value);
+    if (ec != std::errc() || ptr == first) return std::nullopt;
+    from = static_cast<std::size_t>(ptr - p.data());
+    return value;
+  }
+
+  // ["vitals:update",{"hr":80,"n":<emit index>,"t":<ns>},"<offset>"]
   void OnEvent(std::string_view p) {
+    const std::uint64_t now = NowNs();
     static constexpr std::string_view kPrefix = "[\"vitals:update\",";
-    static constexpr std::string_view kStamp = "\"t\":";
     if (!p.starts_with(kPrefix)) {
       ++worker_.unexpected;
       return;
     }
-    const auto at = p.find(kStamp, kPrefix.size());
-    std::uint64_t stamp = 0;
-    if (at == std::string_view::npos) {
+    std::size_t from = kPrefix.size();
+    const auto index = NumberAfter(p, "\"n\":", from);
+    const auto stamp = index ? NumberAfter(p, "\"t\":", from) : std::nullopt;
+    if (!stamp) {
       ++worker_.unexpected;
       return;
     }
-    const char* first = p.data() + at + kStamp.size();
-    const auto [ptr, ec] = std::from_chars(first, p.data() + p.size(), stamp);
-    if (ec != std::errc() || ptr == first) {
-      ++worker_.unexpected;
-      return;
-    }
-    const std::uint64_t now = NowNs();
-    if (stamp < worker_.shared->measure_start_ns.load(std::memory_order_relaxed)) {
+    if (*index < worker_.shared->first_measured.load(std::memory_order_acquire)) {
       ++worker_.warmup_delivered;
       return;
     }
-    worker_.latency.Record(now > stamp ? now - stamp : 0);
+    worker_.latency.Record(now > *stamp ? now - *stamp : 0);
     worker_.last_delivery_ns = now;
     worker_.delivered.fetch_add(1, std::memory_order_relaxed);
   }
@@ -536,6 +575,7 @@ class Client {
   void Closed(beast::error_code ec) { Fail("closed: " + ec.message()); }
 
   Worker& worker_;
+  asio::ip::address source_;  // unspecified: let the kernel choose
   websocket::stream<tcp::socket> ws_;
   beast::flat_buffer buffer_;
   std::size_t room_;
@@ -609,10 +649,16 @@ class Emitter {
     }
   }
 
-  void Start(Clock::time_point t0, Clock::time_point measure_start, Clock::time_point end) {
+  // Emits from t0 to end; those written from measure_start on are measured, and the
+  // number of the first of them is stored in `first_measured`. Emits are numbered in the
+  // order they are written: an emitter that fell behind in the warm-up catches up, and
+  // its late warm-up emits still count as warm-up.
+  void Start(Clock::time_point t0, Clock::time_point measure_start, Clock::time_point end,
+             std::atomic<std::uint64_t>& first_measured) {
     t0_ = t0;
     measure_start_ = measure_start;
     end_ = end;
+    first_measured_ = &first_measured;
     Tick();
   }
 
@@ -638,10 +684,20 @@ class Emitter {
     return digits;
   }
 
+  // When emit #index is due: emits are spread evenly from t0.
+  Clock::time_point Scheduled(std::uint64_t index) const {
+    return t0_ + std::chrono::duration_cast<Clock::duration>(
+                     std::chrono::duration<double>(static_cast<double>(index) / options_.rate));
+  }
+
+  // Emits scheduled at or before `now` (and before the end).
   std::uint64_t Due(Clock::time_point now) const {
-    if (now <= t0_) return 0;
-    const double seconds = std::chrono::duration<double>(std::min(now, end_) - t0_).count();
-    return static_cast<std::uint64_t>(seconds * options_.rate);
+    if (now < t0_) return 0;
+    const double total = std::chrono::duration<double>(end_ - t0_).count() * options_.rate;
+    const auto all = static_cast<std::uint64_t>(std::ceil(total));
+    if (now >= end_) return all;
+    const double seconds = std::chrono::duration<double>(now - t0_).count();
+    return std::min(all, static_cast<std::uint64_t>(seconds * options_.rate) + 1);
   }
 
   void Tick() {
@@ -653,7 +709,10 @@ class Emitter {
       MaybeDone();
       return;
     }
-    timer_.expires_after(std::chrono::milliseconds(1));
+    // Wake when the next emit is due (not before 200 us from now: emits are batched at
+    // high rates), so an emit leaves within ~0.2 ms of its schedule unless every
+    // connection is busy.
+    timer_.expires_at(std::max(Scheduled(issued_), now + std::chrono::microseconds(200)));
     timer_.async_wait([this](beast::error_code ec) {
       if (!ec) Tick();
     });
@@ -676,13 +735,15 @@ class Emitter {
   void Send(Conn& conn) {
     const auto now = Clock::now();
     const std::uint64_t index = issued_++;
-    const auto scheduled =
-        t0_ + std::chrono::duration_cast<Clock::duration>(
-                  std::chrono::duration<double>(static_cast<double>(index) / options_.rate));
+    const auto scheduled = Scheduled(index);
     const auto lag = std::chrono::duration_cast<std::chrono::nanoseconds>(now - scheduled).count();
     const auto stamp = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count());
     conn.measured = now >= measure_start_;
+    if (conn.measured && !published_) {
+      first_measured_->store(index, std::memory_order_release);
+      published_ = true;
+    }
     if (conn.measured) {
       stats_.sent.fetch_add(1, std::memory_order_relaxed);
       if (lag > 1'000'000) ++stats_.late;
@@ -696,13 +757,14 @@ class Emitter {
     auto append_number = [&conn, &number](std::uint64_t value) {
       conn.request.append(number, std::to_chars(number, number + sizeof number, value).ptr);
     };
-    // {"room":"patient:P<k>","event":"vitals:update","data":{"hr":80,"t":<ns>}}, its length
-    // known before it is written: the digits of the room and of the stamp vary.
+    // {"room":"patient:P<k>","event":"vitals:update","data":{"hr":80,"n":<index>,"t":<ns>}},
+    // its length known before it is written.
     static constexpr std::string_view kBody1 = R"({"room":"patient:P)";
-    static constexpr std::string_view kBody2 = R"(","event":"vitals:update","data":{"hr":80,"t":)";
-    static constexpr std::string_view kBody3 = "}}";
+    static constexpr std::string_view kBody2 = R"(","event":"vitals:update","data":{"hr":80,"n":)";
+    static constexpr std::string_view kBody3 = R"(,"t":)";
+    static constexpr std::string_view kBody4 = "}}";
     const std::size_t body_size = kBody1.size() + Digits(conn.room) + kBody2.size() +
-                                  Digits(stamp) + kBody3.size();
+                                  Digits(index) + kBody3.size() + Digits(stamp) + kBody4.size();
     conn.request.clear();  // keeps its capacity: no allocation per emit
     conn.request.append(header_);
     append_number(body_size);
@@ -710,8 +772,10 @@ class Emitter {
     conn.request.append(kBody1);
     append_number(conn.room);
     conn.request.append(kBody2);
-    append_number(stamp);
+    append_number(index);
     conn.request.append(kBody3);
+    append_number(stamp);
+    conn.request.append(kBody4);
     conn.busy = true;
     stats_.in_flight.fetch_add(1, std::memory_order_relaxed);
     asio::async_write(conn.socket, asio::buffer(conn.request),
@@ -752,7 +816,9 @@ class Emitter {
       return ReadResponse(conn);
     }
     const std::string_view header = text.substr(0, header_end);
-    const auto length_at = FindNoCase(header, "\r\ncontent-length:");
+    // The usual spelling first: the case-blind search is the slow path.
+    auto length_at = header.find("\r\nContent-Length:");
+    if (length_at == std::string_view::npos) length_at = FindNoCase(header, "\r\ncontent-length:");
     if (length_at == std::string_view::npos || header.size() < 12) return Broken(conn);
     std::size_t length_pos = length_at + 17;
     while (length_pos < header.size() && header[length_pos] == ' ') ++length_pos;
@@ -782,12 +848,14 @@ class Emitter {
         if (error_sample_.empty()) error_sample_ = std::string(text.substr(0, 300));
       }
     }
-    // Keep whatever follows (nothing, without pipelining).
+    const bool close = header.find("lose") != std::string_view::npos &&  // cheaply first
+                       FindNoCase(header, "\r\nconnection: close") != std::string_view::npos;
+    // Keep whatever follows (nothing, without pipelining); `text` and `header` are stale.
     std::memmove(conn.in.data(), conn.in.data() + total, conn.in_len - total);
     conn.in_len -= total;
     conn.busy = false;
     stats_.in_flight.fetch_sub(1, std::memory_order_relaxed);
-    if (FindNoCase(header, "\r\nconnection: close") != std::string_view::npos) {
+    if (close) {
       beast::error_code ignored;
       conn.socket.close(ignored);
       conn.open = false;
@@ -832,6 +900,8 @@ class Emitter {
   std::uint64_t issued_{0};
   bool stopping_{false};
   Clock::time_point t0_{}, measure_start_{}, end_{};
+  std::atomic<std::uint64_t>* first_measured_{nullptr};
+  bool published_{false};
 };
 
 // ---- the run --------------------------------------------------------------------------------
@@ -858,6 +928,10 @@ int Run(const Options& o) {
       return kExitFailure;
     }
     endpoint = results.begin()->endpoint();
+  }
+  if (o.source_ips > 1 && !(endpoint.address().is_v4() && endpoint.address().is_loopback())) {
+    std::cerr << kProgram << ": --source-ips needs an IPv4 loopback server address\n";
+    return kExitUsage;
   }
 
   Shared shared;
@@ -886,7 +960,13 @@ int Run(const Options& o) {
     if (!o.aud.empty()) claims["aud"] = o.aud;
     std::string packet = "40{\"token\":\"" + auth::SignHmac("HS256", o.secret, claims) + "\"}";
     Worker& worker = *workers[i % o.threads];
-    worker.clients.push_back(std::make_unique<Client>(worker, i % o.rooms, std::move(packet)));
+    asio::ip::address source;
+    if (o.source_ips > 1) {
+      source = asio::ip::make_address_v4(0x7f000001u +
+                                         static_cast<std::uint32_t>(i % o.source_ips));
+    }
+    worker.clients.push_back(
+        std::make_unique<Client>(worker, i % o.rooms, std::move(packet), source));
   }
 
   const long pid = o.gateway_pid;
@@ -961,8 +1041,8 @@ int Run(const Options& o) {
     measure_start_ns = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(measure_start.time_since_epoch())
             .count());
-    shared.measure_start_ns.store(measure_start_ns);
-    asio::post(workers[0]->io, [&] { emitter->Start(t0, measure_start, end); });
+    asio::post(workers[0]->io,
+               [&] { emitter->Start(t0, measure_start, end, shared.first_measured); });
 
     SleepUntil(measure_start);
     const double gw0 = pid > 0 ? ReadCpuSeconds(pid) : -1;
@@ -1002,6 +1082,9 @@ int Run(const Options& o) {
 
   for (auto& worker : workers) worker->io.stop();
   for (auto& worker : workers) worker->thread.join();
+  for (auto& worker : workers) {
+    for (auto& client : worker->clients) client->SetAbortiveClose();
+  }
 
   // ---- report ----
   Histogram latency;
@@ -1054,7 +1137,8 @@ int Run(const Options& o) {
     }
     std::cout << "deliveries   " << delivered << "/" << expected << " expected (" << lost
               << " lost; server counted " << emit.reported.load() << " recipients), "
-              << Fixed(deliveries_per_s, 0) << "/s\n";
+              << Fixed(deliveries_per_s, 0) << "/s; " << warmup_delivered
+              << " warm-up deliveries not counted\n";
     std::cout << "latency      p50 " << Fixed(Ms(latency.Quantile(0.5)), 3) << " ms, p90 "
               << Fixed(Ms(latency.Quantile(0.9)), 3) << " ms, p99 "
               << Fixed(Ms(latency.Quantile(0.99)), 3) << " ms, max "
