@@ -30,6 +30,8 @@
 #include <utility>
 #include <vector>
 
+#include "flag_reader.hpp"
+
 namespace nilecare::tools {
 namespace {
 
@@ -95,28 +97,15 @@ std::vector<std::string> SplitList(std::string_view text) {
 // Returns the options, or an error message for the usage line.
 std::optional<Options> ParseArgs(int argc, char** argv, std::string& error) {
   Options options;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    std::string_view value;
-    bool has_value = false;
-    // Accept both "--flag value" and "--flag=value": scripts tend to use either.
-    if (const auto eq = arg.find('='); arg.starts_with("--") && eq != std::string_view::npos) {
-      value = arg.substr(eq + 1);
-      arg = arg.substr(0, eq);
-      has_value = true;
-    }
-    auto next_value = [&]() -> std::optional<std::string_view> {
-      if (has_value) {
-        return value;
-      }
-      if (i + 1 >= argc) {
-        error = std::string(arg) + " needs a value";
-        return std::nullopt;
-      }
-      return std::string_view(argv[++i]);
-    };
-
-    if (arg == "--help" || arg == "-h") {
+  nilecare::tools::FlagReader flags(argc, argv);
+  auto next_value = [&]() {
+    auto value = flags.Value();
+    if (!value) error = flags.Error();
+    return value;
+  };
+  while (flags.Next()) {
+    const std::string_view arg = flags.Flag();
+    if (flags.IsHelp()) {
       options.help = true;
     } else if (arg == "--brokers") {
       const auto text = next_value();
@@ -157,7 +146,7 @@ std::optional<Options> ParseArgs(int argc, char** argv, std::string& error) {
       }
       options.topics = SplitList(*text);
     } else {
-      error = "unknown argument " + std::string(argv[i]);
+      error = flags.Unknown();
       return std::nullopt;
     }
   }

@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "flag_reader.hpp"
 #include "nilecare/auth/jwt_signer.hpp"
 
 namespace nilecare::tools {
@@ -69,29 +70,13 @@ struct Options {
 // Returns the options, or an error message for the usage line.
 std::optional<Options> ParseArgs(int argc, char** argv, std::string& error) {
   Options options;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    std::string_view value;
-    bool has_value = false;
-    // Accept both "--flag value" and "--flag=value": scripts tend to use either.
-    if (const auto eq = arg.find('='); arg.starts_with("--") && eq != std::string_view::npos) {
-      value = arg.substr(eq + 1);
-      arg = arg.substr(0, eq);
-      has_value = true;
-    }
-    auto next_value = [&]() -> std::optional<std::string_view> {
-      if (has_value) return value;
-      if (i + 1 >= argc) {
-        error = std::string(arg) + " needs a value";
-        return std::nullopt;
-      }
-      return std::string_view(argv[++i]);
-    };
-
-    if (arg == "--help" || arg == "-h") {
+  nilecare::tools::FlagReader flags(argc, argv);
+  while (flags.Next()) {
+    if (flags.IsHelp()) {
       options.help = true;
       continue;
     }
+    const std::string_view arg = flags.Flag();
     std::string* target = nullptr;
     if (arg == "--secret-env") {
       target = &options.secret_env;
@@ -106,11 +91,14 @@ std::optional<Options> ParseArgs(int argc, char** argv, std::string& error) {
     } else if (arg == "--aud") {
       target = &options.aud;
     } else if (arg != "--secret" && arg != "--ttl" && arg != "--claims") {
-      error = "unknown argument " + std::string(argv[i]);
+      error = flags.Unknown();
       return std::nullopt;
     }
-    const auto text = next_value();
-    if (!text) return std::nullopt;
+    const auto text = flags.Value();
+    if (!text) {
+      error = flags.Error();
+      return std::nullopt;
+    }
     if (target != nullptr) {
       *target = *text;
     } else if (arg == "--secret") {

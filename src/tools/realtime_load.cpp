@@ -75,6 +75,7 @@
 #include <boost/beast/websocket/stream.hpp>
 #include <nlohmann/json.hpp>
 
+#include "flag_reader.hpp"
 #include "nilecare/auth/jwt_signer.hpp"
 
 namespace nilecare::tools {
@@ -168,26 +169,19 @@ bool ParseNumber(std::string_view text, T& out) {
 std::optional<Options> ParseArgs(int argc, char** argv, std::string& error) {
   Options o;
   if (const char* env = std::getenv("JWT_SECRET"); env != nullptr) o.secret = env;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    std::string_view value;
-    bool has_value = false;
-    if (const auto eq = arg.find('='); arg.starts_with("--") && eq != std::string_view::npos) {
-      value = arg.substr(eq + 1);
-      arg = arg.substr(0, eq);
-      has_value = true;
-    }
-    if (arg == "--help" || arg == "-h") {
+  nilecare::tools::FlagReader flags(argc, argv);
+  while (flags.Next()) {
+    if (flags.IsHelp()) {
       o.help = true;
       continue;
     }
-    if (!has_value) {
-      if (i + 1 >= argc) {
-        error = std::string(arg) + " needs a value";
-        return std::nullopt;
-      }
-      value = argv[++i];
+    const std::string_view arg = flags.Flag();
+    const auto flag_value = flags.Value();
+    if (!flag_value) {
+      error = flags.Error();
+      return std::nullopt;
     }
+    const std::string_view value = *flag_value;
     bool ok = true;
     if (arg == "--host") {
       o.host = value;
@@ -238,7 +232,7 @@ std::optional<Options> ParseArgs(int argc, char** argv, std::string& error) {
     } else if (arg == "--label") {
       o.label = value;
     } else {
-      error = "unknown argument " + std::string(arg);
+      error = flags.Unknown();
       return std::nullopt;
     }
     if (!ok) {

@@ -1,0 +1,52 @@
+#pragma once
+// Command-line flags of the tools in src/tools: "--flag value" or "--flag=value" (scripts
+// use either); "-h" / "--help" take no value.
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace nilecare::tools {
+
+class FlagReader {
+ public:
+  FlagReader(int argc, char** argv) : argc_(argc), argv_(argv) {}
+
+  // Moves to the next argument; false when there is none.
+  bool Next() {
+    if (++index_ >= argc_) return false;
+    flag_ = argv_[index_];
+    inline_value_.reset();
+    if (const auto eq = flag_.find('='); flag_.starts_with("--") && eq != std::string_view::npos) {
+      inline_value_ = flag_.substr(eq + 1);
+      flag_ = flag_.substr(0, eq);
+    }
+    return true;
+  }
+
+  std::string_view Flag() const { return flag_; }
+  bool IsHelp() const { return flag_ == "--help" || flag_ == "-h"; }
+
+  // The current flag's value; nullopt (see Error()) when the command line ends first.
+  std::optional<std::string_view> Value() {
+    if (inline_value_) return inline_value_;
+    if (index_ + 1 >= argc_) {
+      error_ = std::string(flag_) + " needs a value";
+      return std::nullopt;
+    }
+    return std::string_view(argv_[++index_]);
+  }
+
+  std::string Unknown() const { return "unknown argument " + std::string(flag_); }
+  const std::string& Error() const { return error_; }
+
+ private:
+  int argc_;
+  char** argv_;
+  int index_{0};
+  std::string_view flag_;
+  std::optional<std::string_view> inline_value_;
+  std::string error_;
+};
+
+}  // namespace nilecare::tools
