@@ -391,6 +391,16 @@ describe('connection state recovery after a forced disconnect', () => {
     return state;
   }
 
+  // A WebSocket client that reconnects quickly by itself, closed after the case.
+  async function reconnectingClient(gate) {
+    const socket = await connectClient(gw.url, {
+      auth: gate.auth, transports: ['websocket'],
+      reconnection: true, reconnectionDelay: 50, reconnectionDelayMax: 200, randomizationFactor: 0,
+    }, { timeout: kStepMs });
+    open.push(socket);
+    return socket;
+  }
+
   // Forces a transport close the client did not ask for (as if the network dropped):
   // socket.io-client keeps its pid and last offset and reconnects by itself.
   async function forceTransportClose(socket) {
@@ -414,11 +424,7 @@ describe('connection state recovery after a forced disconnect', () => {
   test('missed events are replayed once, in order, with the same socket id', { timeout: 60_000 },
        async () => withCleanup(async () => {
     const gate = gatedClient('rec-u1', 'doctor');
-    const socket = await connectClient(gw.url, {
-      auth: gate.auth, transports: ['websocket'],
-      reconnection: true, reconnectionDelay: 50, reconnectionDelayMax: 200, randomizationFactor: 0,
-    }, { timeout: kStepMs });
-    open.push(socket);
+    const socket = await reconnectingClient(gate);
     const events = record(socket);
     assert.equal(socket.recovered, false);
     await subscribe(socket, 'P1');
@@ -512,11 +518,7 @@ describe('connection state recovery after a forced disconnect', () => {
   test('same user, role no longer allowed in patient rooms: recovered without them',
        { timeout: 60_000 }, async () => withCleanup(async () => {
     const gate = gatedClient('rec-u3', 'doctor');
-    const socket = await connectClient(gw.url, {
-      auth: gate.auth, transports: ['websocket'],
-      reconnection: true, reconnectionDelay: 50, reconnectionDelayMax: 200, randomizationFactor: 0,
-    }, { timeout: kStepMs });
-    open.push(socket);
+    const socket = await reconnectingClient(gate);
     const events = record(socket);
     await subscribe(socket, 'P3');
     await emit(gw, 'patient:P3', 'rec:p', { n: 1 });
@@ -558,11 +560,7 @@ describe('connection state recovery after a forced disconnect', () => {
   test('a stream of events across repeated forced disconnects arrives exactly once, in order',
        { timeout: 120_000 }, async (t) => withCleanup(async () => {
     const gate = gatedClient('rec-u4', 'doctor');
-    const socket = await connectClient(gw.url, {
-      auth: gate.auth, transports: ['websocket'],
-      reconnection: true, reconnectionDelay: 50, reconnectionDelayMax: 200, randomizationFactor: 0,
-    }, { timeout: kStepMs });
-    open.push(socket);
+    const socket = await reconnectingClient(gate);
     const events = record(socket);
     await subscribe(socket, 'P4');
     const id1 = socket.id;
