@@ -1061,3 +1061,86 @@ describe('session limit (realtime.max_sessions)', () => {
       }
     });
 });
+
+describe('slow clients (bounded send queue)', () => {
+  // A client that stops reading: once the kernel's socket buffers are full, packets wait in
+  // the gateway's per-connection queue (16 packets / 64 KiB here).
+  const slowConfig = {
+    service: { name: 'rt-test-slow' },
+    // The paused client answers no pings: heartbeats must not be what ends it.
+    realtime: { ping_interval: '120s', ping_timeout: '60s', send_queue_packets: 16, send_queue_bytes: '64KiB' },
+  };
+  const pad = 'x'.repeat(4096);
+  let slow;
+
+  before(async () => { slow = await startGateway(slowConfig); });
+  after(async () => { await slow?.stop(); });
+
+  const value = async (name, labels) => metricValue(await scrapeMetrics(slow.url), name, labels);
+
+  // Emits in bursts until `done()` says the gateway reacted; returns how many were sent.
+  async function emitUntil(body, done) {
+    let sent = 0;
+    await waitFor(async () => {
+      for (let i = 0; i < 100; i += 1) {
+        sent += 1;
+        const res = await postJson(`${slow.url}/internal/emit`, body(sent));
+        assert.equal(res.status, 202);
+      }
+      return done();
+    }, { timeout: 90_000, interval: 1, message: 'the gateway reacting to a full send queue' });
+    return sent;
+  }
+
+  it('sheds the oldest vitals:update, keeps the alert and the newest reading, stays connected',
+    async () => {
+      const raw = await openRawWebSocket(slow.url, { token: token('u-slow') });
+      try {
+        raw.ws.send(`421${JSON.stringify(['subscribe:patient', 'P-slow'])}`);
+        await raw.waitMessage((m) => m.startsWith('431['));
+        const overflowBefore = await value('nilecare_realtime_disconnects_total', { reason: 'send_overflow' });
+        raw.ws.pause();
+        const sent = await emitUntil(
+          (seq) => ({ room: 'patient:P-slow', event: 'vitals:update', data: { seq, pad } }),
+          async () => (await value('nilecare_realtime_vitals_dropped_total')) > 0);
+        const alert = await postJson(`${slow.url}/internal/emit`,
+          { room: 'patient:P-slow', event: 'alert:critical', data: { patient_id: 'P-slow' } });
+        assert.equal(alert.status, 202);
+        const last = sent + 1;
+        await postJson(`${slow.url}/internal/emit`,
+          { room: 'patient:P-slow', event: 'vitals:update', data: { seq: last, pad } });
+        raw.ws.resume();
+
+        const alertFrame = await raw.waitMessage((m) => m.includes('"alert:critical"'), 30_000);
+        assert.ok(alertFrame.includes(alert.body.data.alert_id), 'the alert itself arrived');
+        const vitalsSeqs = () => raw.messages.filter((m) => m.startsWith('42["vitals:update"'))
+          .map((m) => JSON.parse(m.slice(2))[1].seq);
+        await waitFor(() => vitalsSeqs().includes(last), { timeout: 30_000, message: 'the newest reading' });
+        const seqs = vitalsSeqs();
+        assert.ok(seqs.length < last, `some vitals were shed (${seqs.length} of ${last} arrived)`);
+        assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b), 'what arrives stays in order');
+        assert.equal(raw.isClosed(), false);
+        assert.equal(await value('nilecare_realtime_disconnects_total', { reason: 'send_overflow' }), overflowBefore);
+      } finally {
+        raw.ws.terminate();
+      }
+    });
+
+  it('disconnects a client that cannot take even non-droppable packets, counted', async () => {
+    const raw = await openRawWebSocket(slow.url, { token: token('u-slow2') });
+    try {
+      const before = await value('nilecare_realtime_disconnects_total', { reason: 'send_overflow' });
+      raw.ws.pause();
+      await emitUntil(
+        (n) => ({ room: 'user:u-slow2', event: 'notification:new', data: { n, pad } }),
+        async () => (await value('nilecare_realtime_disconnects_total', { reason: 'send_overflow' })) === before + 1);
+      await waitFor(async () => (await value('nilecare_realtime_sockets')) === 0,
+        { timeout: 10_000, message: 'the slow socket is gone' });
+      // The gateway is fine and a new client is served.
+      const res = await fetch(`${slow.url}/health`);
+      assert.equal(res.status, 200);
+    } finally {
+      raw.ws.terminate();
+    }
+  });
+});
