@@ -38,11 +38,6 @@ constexpr std::size_t kFirstReadSize = 8 * 1024;
 
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
-std::string HeaderValue(const Request& request, std::string_view name) {
-  const auto it = request.find(name);
-  return it == request.end() ? std::string() : std::string(it->value());
-}
-
 }  // namespace
 
 HttpSession::HttpSession(StrandSocket&& socket, std::shared_ptr<ServerState> state)

@@ -4,7 +4,6 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core/bind_handler.hpp>
-#include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/websocket/error.hpp>
 
 #include "nilecare/observability/log.hpp"
@@ -25,13 +24,29 @@ namespace {
 constexpr std::size_t kMaxPendingAlertAcks = 256;
 constexpr auto kWebSocketHandshakeTimeout = std::chrono::seconds(10);
 
+std::string PacketText(eio::PacketType type, std::string_view data = {}) {
+  std::string text;
+  text.reserve(data.size() + 1);
+  eio::AppendPacket(text, type, data);
+  return text;
+}
+
 std::shared_ptr<const std::string> Frame(eio::PacketType type, std::string_view data = {}) {
-  std::string frame;
-  eio::AppendPacket(frame, type, data);
-  return std::make_shared<const std::string>(std::move(frame));
+  return std::make_shared<const std::string>(PacketText(type, data));
 }
 
 }  // namespace
+
+std::string OpenPacket(const config::RealtimeSettings& settings, std::string sid,
+                       bool websocket_upgrade) {
+  eio::OpenSettings open;
+  open.sid = std::move(sid);
+  open.websocket_upgrade = websocket_upgrade;
+  open.ping_interval = settings.ping_interval;
+  open.ping_timeout = settings.ping_timeout;
+  open.max_payload = settings.max_payload;
+  return eio::OpenPacket(open);
+}
 
 Connection::Connection(http::Strand strand, std::string sid,
                        const config::RealtimeSettings& settings,
@@ -119,13 +134,8 @@ void Connection::Accept(http::Request request, bool probe) {
       });
     } else {
       self->CountTransport(+1);
-      eio::OpenSettings open;
-      open.sid = self->sid_;
-      open.websocket_upgrade = false;
-      open.ping_interval = self->settings_.ping_interval;
-      open.ping_timeout = self->settings_.ping_timeout;
-      open.max_payload = self->settings_.max_payload;
-      self->SendNow({std::make_shared<const std::string>(eio::OpenPacket(open)),
+      self->SendNow({std::make_shared<const std::string>(
+                         OpenPacket(self->settings_, self->sid_, false)),
                      Priority::kCritical});
       self->OpenPacketSent();
     }
@@ -183,31 +193,34 @@ void Connection::ExpireAt(std::chrono::system_clock::time_point expires) {
 
 // ---- incoming packets ------------------------------------------------------------------
 
-void Connection::HandlePacket(std::string_view text, bool from_websocket) {
-  metrics_.packets_in.Inc();
+void Connection::HandleText(std::string_view text) {
   const auto packet = eio::ParsePacket(text);
   if (!packet) {
+    metrics_.packets_in.Inc();
     metrics_.rejected_packets_parse.Inc();
     log::Warn("realtime packet rejected", {{"sid", sid_}, {"reason", "unknown packet type"}});
     return CloseNow(CloseReason::kParseError, false);
   }
-  switch (packet->type) {
+  HandlePacket(*packet);
+}
+
+void Connection::HandlePacket(const eio::Packet& packet) {
+  metrics_.packets_in.Inc();
+  switch (packet.type) {
     case eio::PacketType::kPong:
       return OnPong();
     case eio::PacketType::kMessage:
-      if (!closed_) listener_->OnMessage(shared_from_this(), packet->data);
+      if (!closed_) listener_->OnMessage(shared_from_this(), packet.data);
       return;
     case eio::PacketType::kClose:
       return CloseNow(CloseReason::kClientClose, false);
     case eio::PacketType::kPing:
       // v4 clients do not ping; an old-style one gets its pong rather than a close.
-      SendNow({Frame(eio::PacketType::kPong, packet->data), Priority::kCritical});
+      SendNow({Frame(eio::PacketType::kPong, packet.data), Priority::kCritical});
       return;
     case eio::PacketType::kNoop:
       return;
-    case eio::PacketType::kUpgrade:
-      if (from_websocket && probing_ && upgrading_) return FinishUpgrade();
-      break;
+    case eio::PacketType::kUpgrade:  // only valid on a probe, which OnWsRead handles itself
     case eio::PacketType::kOpen:
       break;
   }
@@ -260,7 +273,7 @@ void Connection::OnWsRead(beast::error_code ec, std::size_t) {
       ws_->async_write(asio::buffer(*in_write_.frame),
                        beast::bind_front_handler(&Connection::OnWsWrite, shared_from_this()));
       // The client pauses polling: its pending GET must return now, with a noop.
-      if (poll_) AnswerPoll(std::string(1, static_cast<char>(eio::PacketType::kNoop)));
+      if (poll_) AnswerPoll(PacketText(eio::PacketType::kNoop));
     } else if (text.size() == 1 && text[0] == static_cast<char>(eio::PacketType::kUpgrade) &&
                upgrading_) {
       FinishUpgrade();
@@ -272,7 +285,7 @@ void Connection::OnWsRead(beast::error_code ec, std::size_t) {
     if (ws_) DoWsRead();
     return;
   }
-  HandlePacket(text, true);
+  HandleText(text);
   read_buffer_.consume(read_buffer_.size());
   if (!closed_ && ws_) DoWsRead();
 }
@@ -285,7 +298,7 @@ void Connection::FinishUpgrade() {
   transport_ = Transport::kWebSocket;
   CountTransport(+1);
   metrics_.upgrades.Inc();
-  if (poll_) AnswerPoll(std::string(1, static_cast<char>(eio::PacketType::kNoop)));
+  if (poll_) AnswerPoll(PacketText(eio::PacketType::kNoop));
   DoWsWrite();
 }
 
@@ -297,9 +310,7 @@ void Connection::AbandonProbe(std::string_view why) {
   probing_ = false;
   upgrading_ = false;
   if (ws_) {
-    beast::error_code ignored;
-    ws_->next_layer().socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-    ws_->next_layer().close();
+    CloseSocket(*ws_);
     // Kept until this connection goes: operations still outstanding on it refer to it,
     // and complete (with errors) into handlers that see it is no longer ws_.
     abandoned_.push_back(std::move(ws_));
@@ -353,7 +364,7 @@ void Connection::Poll(http::Responder respond) {
     }
     self->poll_ = std::move(respond);
     if (self->upgrading_) {
-      return self->AnswerPoll(std::string(1, static_cast<char>(eio::PacketType::kNoop)));
+      return self->AnswerPoll(PacketText(eio::PacketType::kNoop));
     }
     self->FlushPoll();
   });
@@ -363,8 +374,7 @@ void Connection::FlushPoll() {
   if (!poll_ || upgrading_) return;
   if (queue_.Empty()) {
     if (flush_then_close_) {
-      static const std::string close_packet(1, static_cast<char>(eio::PacketType::kClose));
-      AnswerPoll(close_packet);
+      AnswerPoll(PacketText(eio::PacketType::kClose));
       Release();
     }
     return;
@@ -415,10 +425,7 @@ void Connection::PostData(std::string body, http::Responder respond) {
     }
     for (const eio::Packet& packet : packets) {
       if (self->closed_) break;
-      // Re-assembled so HandlePacket sees the same text a WebSocket frame would carry.
-      std::string text;
-      eio::AppendPacket(text, packet.type, packet.data);
-      self->HandlePacket(text, false);
+      self->HandlePacket(packet);
     }
     respond(PollingOk());
   });
@@ -433,11 +440,8 @@ void Connection::Send(OutboundItem item) {
   });
 }
 
-void Connection::SendMessage(std::string socketio_packet, Priority priority) {
-  std::string frame;
-  frame.reserve(socketio_packet.size() + 1);
-  eio::AppendPacket(frame, eio::PacketType::kMessage, socketio_packet);
-  SendNow({std::make_shared<const std::string>(std::move(frame)), priority});
+void Connection::SendMessage(std::string_view socketio_packet, Priority priority) {
+  SendNow({Frame(eio::PacketType::kMessage, socketio_packet), priority});
 }
 
 void Connection::SendAlert(std::shared_ptr<const std::string> prefix, std::string alert_id) {
@@ -529,17 +533,10 @@ void Connection::ShutdownTransport() {
   if (ws_->is_open() && !writing_) {
     // A close frame, so the client sees a clean close (and reconnects if it wants to).
     ws_->async_close(websocket::close_code::going_away,
-                     [self = shared_from_this()](beast::error_code) {
-                       beast::error_code ignored;
-                       self->ws_->next_layer().socket().shutdown(
-                           asio::ip::tcp::socket::shutdown_both, ignored);
-                       self->ws_->next_layer().close();
-                     });
+                     [self = shared_from_this()](beast::error_code) { CloseSocket(*self->ws_); });
     return;
   }
-  beast::error_code ignored;
-  ws_->next_layer().socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  ws_->next_layer().close();
+  CloseSocket(*ws_);
 }
 
 }  // namespace nilecare::realtime

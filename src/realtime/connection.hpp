@@ -24,6 +24,7 @@
 #include "nilecare/config/settings.hpp"
 #include "nilecare/http/asio_types.hpp"
 #include "nilecare/http/types.hpp"
+#include "nilecare/realtime/engineio_codec.hpp"
 #include "nilecare/realtime/outbound_queue.hpp"
 #include "realtime_metrics.hpp"
 
@@ -32,6 +33,10 @@ namespace nilecare::realtime {
 using WebSocket = boost::beast::websocket::stream<http::StrandStream>;
 
 class Connection;
+
+// The Engine.IO open packet for a session of these settings.
+std::string OpenPacket(const config::RealtimeSettings& settings, std::string sid,
+                       bool websocket_upgrade);
 
 // The Socket.IO layer above a connection (the hub).
 class ConnectionListener {
@@ -99,7 +104,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // --- strand only ---
   void SendNow(OutboundItem item);
-  void SendMessage(std::string socketio_packet, Priority priority = Priority::kNormal);
+  void SendMessage(std::string_view socketio_packet, Priority priority = Priority::kNormal);
   SocketState& Socket() { return socket_; }
   bool Closed() const { return closed_; }
 
@@ -108,7 +113,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void ArmHeartbeat(std::chrono::milliseconds after);
   void OnHeartbeat();
   void OnPong();
-  void HandlePacket(std::string_view text, bool from_websocket);
+  void HandleText(std::string_view text);  // one WebSocket text frame
+  void HandlePacket(const eio::Packet& packet);
   void Accept(http::Request request, bool probe);
   void DoWsRead();
   void OnWsRead(boost::beast::error_code ec, std::size_t bytes);

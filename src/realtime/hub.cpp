@@ -22,6 +22,7 @@ constexpr std::size_t kMaxSavedSessions = 100000;
 constexpr std::string_view kEventVitals = "vitals:update";
 constexpr std::string_view kEventAlert = "alert:critical";
 constexpr std::string_view kEventChat = "chat:message";
+constexpr std::string_view kPatientRoom = "patient:";
 
 // A session id is a credential: whoever knows it can long-poll the session's packets. 144
 // random bits from OpenSSL's CSPRNG, base64url.
@@ -53,6 +54,10 @@ std::optional<std::string> PatientIdOf(const json& args) {
     }
   }
   return std::nullopt;
+}
+
+std::string PatientRoom(std::string_view patient_id) {
+  return std::string(kPatientRoom) + std::string(patient_id);
 }
 
 std::string Timestamp() { return core::FormatIso8601(std::chrono::system_clock::now()); }
@@ -163,9 +168,7 @@ void Hub::OnConnect(const std::shared_ptr<Connection>& connection, const sio::Pa
   auto& socket = connection->Socket();
   if (packet.nsp != "/") {
     metrics_.connects_bad_namespace.Inc();
-    connection->SendMessage("4" + packet.nsp + "," +
-                            json{{"message", "Invalid namespace"}}.dump(
-                                -1, ' ', false, json::error_handler_t::replace));
+    connection->SendMessage(sio::EncodeConnectError("Invalid namespace", nullptr, packet.nsp));
     return;
   }
   if (socket.connected || socket.connecting) return;  // a repeated CONNECT changes nothing
@@ -181,7 +184,6 @@ void Hub::OnConnect(const std::shared_ptr<Connection>& connection, const sio::Pa
     if (auto* claims = std::get_if<auth::Claims>(&verified)) {
       Identity identity{std::move(claims->subject), std::move(claims->role),
                         std::move(claims->roles), claims->expires_at};
-      if (identity.roles.empty() && !identity.role.empty()) identity.roles.push_back(identity.role);
       const auto pid = packet.data.find("pid");
       const auto offset = packet.data.find("offset");
       if (recovery_ && pid != packet.data.end() && pid->is_string() &&
@@ -200,7 +202,7 @@ void Hub::OnConnect(const std::shared_ptr<Connection>& connection, const sio::Pa
   // The spec's message; the reason code lets a client tell "expired" (refresh the token)
   // from the rest. Then the transport closes: the client's Manager gives up on this socket.
   connection->SendMessage(
-      "4" + json{{"message", "Authentication failed"}, {"data", {{"reason", reason}}}}.dump(),
+      sio::EncodeConnectError("Authentication failed", {{"reason", reason}}),
       Priority::kCritical);
   connection->Close(CloseReason::kAuthFailed, true);
 }
@@ -219,11 +221,16 @@ void Hub::MarkConnected(const std::shared_ptr<Connection>& connection, const Ide
   connection->ExpireAt(identity.expires);
 }
 
+std::set<std::string> Hub::IdentityRooms(const Identity& identity) {
+  std::set<std::string> rooms{"user:" + identity.user_id};
+  for (const std::string& role : identity.roles) rooms.insert("role:" + role);
+  return rooms;
+}
+
 void Hub::ConnectFresh(const std::shared_ptr<Connection>& connection, Identity identity) {
   MarkConnected(connection, identity, RandomId(), recovery_ ? RandomId() : std::string());
   auto& socket = connection->Socket();
-  Join(connection, "user:" + identity.user_id);
-  for (const std::string& role : identity.roles) Join(connection, "role:" + role);
+  for (const std::string& room : IdentityRooms(identity)) Join(connection, room);
   metrics_.connects_ok.Inc();
   connection->SendMessage(sio::EncodeConnect(socket.id, socket.pid), Priority::kCritical);
   log::Info("realtime connected", {{"sid", connection->Sid()},
@@ -255,7 +262,7 @@ void Hub::TryRecover(const std::shared_ptr<Connection>& connection, Identity ide
   // Patient rooms are authorised again: roles and care teams may have changed.
   std::vector<std::string> patients;
   for (const std::string& room : saved->rooms) {
-    if (room.rfind("patient:", 0) == 0) patients.push_back(room.substr(8));
+    if (room.starts_with(kPatientRoom)) patients.push_back(room.substr(kPatientRoom.size()));
   }
   connection->Socket().connecting = true;
   struct Pending {
@@ -282,7 +289,7 @@ void Hub::TryRecover(const std::shared_ptr<Connection>& connection, Identity ide
                     std::size_t left;
                     {
                       std::lock_guard lock(pending->mutex);
-                      if (decision.allowed) pending->allowed.insert("patient:" + patient);
+                      if (decision.allowed) pending->allowed.insert(PatientRoom(patient));
                       left = --pending->left;
                     }
                     if (left == 0) finish();
@@ -293,26 +300,16 @@ void Hub::TryRecover(const std::shared_ptr<Connection>& connection, Identity ide
 void Hub::FinishRecovery(const std::shared_ptr<Connection>& connection, Identity identity,
                          std::string pid, SavedSession saved, std::uint64_t seq,
                          std::set<std::string> allowed_patient_rooms) {
+  // The token's user and role rooms, and the patient rooms still allowed: nothing else.
   std::set<std::string> rooms = std::move(allowed_patient_rooms);
-  rooms.insert("user:" + identity.user_id);
-  for (const std::string& role : identity.roles) rooms.insert("role:" + role);
-  // Rooms other than user/role/patient (none today) are kept as they were.
-  for (const std::string& room : saved.rooms) {
-    if (room.rfind("patient:", 0) != 0 && room.rfind("user:", 0) != 0 &&
-        room.rfind("role:", 0) != 0) {
-      rooms.insert(room);
-    }
-  }
-  std::lock_guard lock(rooms_mutex_);
+  rooms.merge(IdentityRooms(identity));
+  std::unique_lock lock(rooms_mutex_);
   auto missed = log_.Since(seq, rooms);
   if (!missed) {
+    // Too late: the packets after its offset are gone. Start afresh.
+    lock.unlock();
     metrics_.recoveries_failed.Inc();
-    // Too late: the packets after its offset are gone. Start afresh (outside the lock).
-    asio::post(connection->Executor(), [self = shared_from_this(), connection,
-                                        identity = std::move(identity)]() mutable {
-      if (!connection->Closed()) self->ConnectFresh(connection, std::move(identity));
-    });
-    return;
+    return ConnectFresh(connection, std::move(identity));
   }
   MarkConnected(connection, identity, saved.socket_id, std::move(pid));
   auto& socket = connection->Socket();
@@ -365,7 +362,7 @@ void Hub::OnSubscribe(const std::shared_ptr<Connection>& connection, const json&
     metrics_.joins_denied.Inc();
     return Reply(*connection, ack, {{"success", false}, {"error", "Invalid patient id"}});
   }
-  std::string room = "patient:" + *patient;
+  std::string room = PatientRoom(*patient);
   if (socket.rooms.count(room) != 0) {
     return Reply(*connection, ack, {{"success", true}, {"room", room}});
   }
@@ -409,7 +406,7 @@ void Hub::OnUnsubscribe(const std::shared_ptr<Connection>& connection, const jso
   if (!patient || !IsValidPatientId(*patient)) {
     return Reply(*connection, ack, {{"success", false}, {"error", "Invalid patient id"}});
   }
-  std::string room = "patient:" + *patient;
+  std::string room = PatientRoom(*patient);
   Leave(connection, room);
   Reply(*connection, ack, {{"success", true}, {"room", room}});
 }
@@ -445,10 +442,7 @@ void Hub::OnChat(const std::shared_ptr<Connection>& connection, const json& args
                {"timestamp", timestamp}};
   auto prefix =
       std::make_shared<const std::string>(sio::EventArgsPrefix(kEventChat, data));
-  const std::vector<std::string> rooms{room_name};
-  metrics_.broadcasts_local.Inc();
-  DeliverLocal(rooms, prefix, Priority::kNormal, connection.get());
-  Publish({{"t", "e"}, {"r", rooms}, {"p", *prefix}, {"q", static_cast<int>(Priority::kNormal)}});
+  Broadcast({room_name}, prefix, Priority::kNormal, connection.get());
   Reply(*connection, ack, {{"success", true}, {"id", id}, {"timestamp", timestamp}});
 }
 
@@ -475,6 +469,10 @@ void Hub::Leave(const std::shared_ptr<Connection>& connection, const std::string
   auto& socket = connection->Socket();
   if (socket.rooms.erase(room) == 0) return;
   std::lock_guard lock(rooms_mutex_);
+  RemoveMember(room, connection);
+}
+
+void Hub::RemoveMember(const std::string& room, const std::shared_ptr<Connection>& connection) {
   if (auto it = rooms_.find(room); it != rooms_.end()) {
     it->second.erase(connection);
     if (it->second.empty()) rooms_.erase(it);
@@ -492,12 +490,7 @@ void Hub::OnClose(const std::shared_ptr<Connection>& connection, CloseReason rea
   socket.connected = false;
   metrics_.sockets.Add(-1);
   std::lock_guard lock(rooms_mutex_);
-  for (const std::string& room : socket.rooms) {
-    if (auto it = rooms_.find(room); it != rooms_.end()) {
-      it->second.erase(connection);
-      if (it->second.empty()) rooms_.erase(it);
-    }
-  }
+  for (const std::string& room : socket.rooms) RemoveMember(room, connection);
   if (recovery_ && Recoverable(reason) && !socket.pid.empty() &&
       saved_.size() < kMaxSavedSessions) {
     saved_[socket.pid] = SavedSession{socket.id, socket.user_id, socket.rooms,
@@ -535,18 +528,13 @@ std::size_t Hub::DeliverLocal(const std::vector<std::string>& rooms,
                               const std::shared_ptr<const std::string>& prefix,
                               Priority priority, const Connection* except) {
   std::lock_guard lock(rooms_mutex_);
-  OutboundItem item;
-  item.priority = priority;
-  std::string frame = "4";
-  if (recovery_) {
-    const std::uint64_t seq = log_.NextSeq();
-    frame += sio::FinishEvent(*prefix, std::nullopt, Offset(seq));
-    item.frame = std::make_shared<const std::string>(std::move(frame));
-    log_.Append(LoggedPacket{seq, rooms, item, std::chrono::steady_clock::now()});
-  } else {
-    frame += sio::FinishEvent(*prefix, std::nullopt, "");
-    item.frame = std::make_shared<const std::string>(std::move(frame));
-  }
+  // Recorded for recovery with its offset, which the client reads as the last argument.
+  const std::uint64_t seq = log_.NextSeq();
+  const OutboundItem item{
+      std::make_shared<const std::string>(
+          "4" + sio::FinishEvent(*prefix, std::nullopt, recovery_ ? Offset(seq) : "")),
+      priority};
+  if (recovery_) log_.Append(LoggedPacket{seq, rooms, item, std::chrono::steady_clock::now()});
   std::size_t count = 0;
   ForEachMember(rooms, except, [&](const std::shared_ptr<Connection>& member) {
     member->Send(item);
@@ -570,11 +558,25 @@ std::size_t Hub::DeliverAlertLocal(const std::vector<std::string>& rooms,
 std::size_t Hub::Emit(const std::vector<std::string>& rooms, std::string_view event,
                       const json& data) {
   if (event == kEventAlert) return RaiseAlert(rooms, data).second;
-  auto prefix = std::make_shared<const std::string>(sio::EventArgsPrefix(event, data));
-  const Priority priority = PriorityOf(event);
+  return Broadcast(rooms,
+                   std::make_shared<const std::string>(sio::EventArgsPrefix(event, data)),
+                   PriorityOf(event), nullptr);
+}
+
+std::size_t Hub::Broadcast(const std::vector<std::string>& rooms,
+                           const std::shared_ptr<const std::string>& prefix, Priority priority,
+                           const Connection* except) {
   metrics_.broadcasts_local.Inc();
-  const std::size_t count = DeliverLocal(rooms, prefix, priority, nullptr);
+  const std::size_t count = DeliverLocal(rooms, prefix, priority, except);
   Publish({{"t", "e"}, {"r", rooms}, {"p", *prefix}, {"q", static_cast<int>(priority)}});
+  return count;
+}
+
+std::size_t Hub::BroadcastAlert(const std::vector<std::string>& rooms,
+                                const std::shared_ptr<const std::string>& prefix,
+                                const std::string& alert_id) {
+  const std::size_t count = DeliverAlertLocal(rooms, prefix, alert_id);
+  Publish({{"t", "a"}, {"r", rooms}, {"p", *prefix}, {"a", alert_id}});
   return count;
 }
 
@@ -599,8 +601,7 @@ std::pair<std::string, std::size_t> Hub::RaiseAlert(const std::vector<std::strin
   }
   metrics_.alerts_sent.Inc();
   metrics_.broadcasts_local.Inc();
-  const std::size_t count = DeliverAlertLocal(rooms, prefix, alert_id);
-  Publish({{"t", "a"}, {"r", rooms}, {"p", *prefix}, {"a", alert_id}});
+  const std::size_t count = BroadcastAlert(rooms, prefix, alert_id);
   log::Warn("critical alert sent", {{"alert_id", alert_id}, {"local_recipients", count}});
   ArmAlertTimer(alert_id);
   return {alert_id, count};
@@ -641,8 +642,7 @@ void Hub::OnAlertTimeout(const std::string& alert_id) {
   // Escalation: sent again (to whoever is connected now) and made loud. A task on the
   // sms.urgent queue joins this once the RabbitMQ adapter exists.
   metrics_.alerts_escalated.Inc();
-  const std::size_t count = DeliverAlertLocal(rooms, prefix, alert_id);
-  Publish({{"t", "a"}, {"r", rooms}, {"p", *prefix}, {"a", alert_id}});
+  const std::size_t count = BroadcastAlert(rooms, prefix, alert_id);
   log::Warn("critical alert unacknowledged, escalating",
             {{"alert_id", alert_id}, {"resend", resends}, {"local_recipients", count}});
   ArmAlertTimer(alert_id);

@@ -111,8 +111,11 @@ class Hub final : public RoomSink,
   static void Reply(Connection& connection, std::optional<std::uint64_t> ack,
                     nlohmann::json body);
 
+  static std::set<std::string> IdentityRooms(const Identity& identity);
   void Join(const std::shared_ptr<Connection>& connection, const std::string& room);
   void Leave(const std::shared_ptr<Connection>& connection, const std::string& room);
+  // Under rooms_mutex_.
+  void RemoveMember(const std::string& room, const std::shared_ptr<Connection>& connection);
 
   // Delivers an event prefix to the local members of `rooms` (except `except`); records it
   // for recovery unless it carries an ack. Returns the recipients.
@@ -122,6 +125,13 @@ class Hub final : public RoomSink,
   std::size_t DeliverAlertLocal(const std::vector<std::string>& rooms,
                                 const std::shared_ptr<const std::string>& prefix,
                                 const std::string& alert_id);
+  // DeliverLocal / DeliverAlertLocal, then the same to the other instances.
+  std::size_t Broadcast(const std::vector<std::string>& rooms,
+                        const std::shared_ptr<const std::string>& prefix, Priority priority,
+                        const Connection* except);
+  std::size_t BroadcastAlert(const std::vector<std::string>& rooms,
+                             const std::shared_ptr<const std::string>& prefix,
+                             const std::string& alert_id);
   std::pair<std::string, std::size_t> RaiseAlert(const std::vector<std::string>& rooms,
                                                  nlohmann::json data);
   void Publish(nlohmann::json message);

@@ -30,6 +30,12 @@ http::Response PollingError(eio::TransportError error) {
   return Text(status, eio::ErrorBody(error), "application/json");
 }
 
+void CloseSocket(WebSocket& socket) {
+  beast::error_code ignored;
+  socket.next_layer().socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+  socket.next_layer().close();
+}
+
 void RefuseUpgrade(std::unique_ptr<WebSocket> socket, eio::TransportError error) {
   auto stream = std::shared_ptr<WebSocket>(std::move(socket));
   auto response = std::make_shared<http::Response>(PollingError(error));
@@ -37,10 +43,7 @@ void RefuseUpgrade(std::unique_ptr<WebSocket> socket, eio::TransportError error)
   response->prepare_payload();
   beast_http::async_write(stream->next_layer(), *response,
                           [stream, response](beast::error_code, std::size_t) {
-                            beast::error_code ignored;
-                            stream->next_layer().socket().shutdown(
-                                boost::asio::ip::tcp::socket::shutdown_both, ignored);
-                            stream->next_layer().close();
+                            CloseSocket(*stream);
                           });
 }
 

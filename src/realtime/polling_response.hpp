@@ -21,6 +21,8 @@ http::Response PollingPayload(std::string body);
 http::Response PollingOk();
 // 400 (403 for kForbidden) {"code":N,"message":"..."}.
 http::Response PollingError(eio::TransportError error);
+// Shuts the connection under a WebSocket down and closes it, without a close frame.
+void CloseSocket(WebSocket& socket);
 // Refuses a WebSocket handshake we took over: writes the error reply on the raw
 // connection and closes it.
 void RefuseUpgrade(std::unique_ptr<WebSocket> socket, eio::TransportError error);

@@ -69,27 +69,21 @@ bool IsLoopback(const std::string& address) {
          address.rfind("::ffff:127.", 0) == 0;
 }
 
+// 1..max_size visible ASCII characters (no spaces or controls).
+bool IsPrintableName(std::string_view name, std::size_t max_size) {
+  return !name.empty() && name.size() <= max_size &&
+         std::all_of(name.begin(), name.end(), [](char c) {
+           return static_cast<unsigned char>(c) > 0x20 && static_cast<unsigned char>(c) < 0x7f;
+         });
+}
+
 bool IsEventName(std::string_view name) {
-  if (name.empty() || name.size() > kMaxEventName) return false;
-  for (std::string_view reserved : kReservedEvents) {
-    if (name == reserved) return false;
-  }
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return static_cast<unsigned char>(c) > 0x20 && static_cast<unsigned char>(c) < 0x7f;
-  });
+  return IsPrintableName(name, kMaxEventName) &&
+         std::find(std::begin(kReservedEvents), std::end(kReservedEvents), name) ==
+             std::end(kReservedEvents);
 }
 
-bool IsRoomName(std::string_view name) {
-  if (name.empty() || name.size() > kMaxRoomName) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return static_cast<unsigned char>(c) > 0x20 && static_cast<unsigned char>(c) < 0x7f;
-  });
-}
-
-std::string HeaderValue(const http::Request& request, std::string_view name) {
-  const auto it = request.find(name);
-  return it == request.end() ? std::string() : std::string(it->value());
-}
+bool IsRoomName(std::string_view name) { return IsPrintableName(name, kMaxRoomName); }
 
 }  // namespace
 
@@ -135,10 +129,10 @@ struct RealtimeServer::Impl : std::enable_shared_from_this<RealtimeServer::Impl>
 
   // ---- CORS for long-polling from browsers ----
   std::string AllowedOrigin(const http::Request& request) const {
-    const std::string origin = HeaderValue(request, "Origin");
+    const std::string_view origin = http::HeaderValue(request, "Origin");
     if (origin.empty()) return {};
     for (const std::string& allowed : settings.cors_origins) {
-      if (allowed == "*" || allowed == origin) return origin;
+      if (allowed == "*" || allowed == origin) return std::string(origin);
     }
     return {};
   }
@@ -192,12 +186,7 @@ struct RealtimeServer::Impl : std::enable_shared_from_this<RealtimeServer::Impl>
                                          "Too many realtime sessions; try again later"));
       }
       auto connection = hub->NewConnection(asio::make_strand(io), context.remote_address);
-      eio::OpenSettings open;
-      open.sid = connection->Sid();
-      open.ping_interval = settings.ping_interval;
-      open.ping_timeout = settings.ping_timeout;
-      open.max_payload = settings.max_payload;
-      reply(PollingPayload(eio::OpenPacket(open)));
+      reply(PollingPayload(OpenPacket(settings, connection->Sid(), true)));
       connection->StartPolling();
       return;
     }
@@ -248,7 +237,7 @@ struct RealtimeServer::Impl : std::enable_shared_from_this<RealtimeServer::Impl>
     } else if (query.transport != "websocket") {
       refuse = true;
       refusal = eio::TransportError::kBadRequest;
-    } else if (!settings.cors_origins.empty() && !HeaderValue(upgrade.request, "Origin").empty() &&
+    } else if (!settings.cors_origins.empty() && !http::HeaderValue(upgrade.request, "Origin").empty() &&
                AllowedOrigin(upgrade.request).empty()) {
       refuse = true;
       refusal = eio::TransportError::kForbidden;
@@ -291,7 +280,7 @@ struct RealtimeServer::Impl : std::enable_shared_from_this<RealtimeServer::Impl>
                                   "The internal API answers loopback callers only"));
       return false;
     }
-    const std::string header = HeaderValue(request, "Authorization");
+    const std::string_view header = http::HeaderValue(request, "Authorization");
     constexpr std::string_view kBearer = "Bearer ";
     const std::string& expected = settings.internal_token;
     const bool ok = header.size() == kBearer.size() + expected.size() &&

@@ -187,11 +187,16 @@ std::string EncodeConnect(std::string_view sid, std::string_view pid) {
   return out;
 }
 
-std::string EncodeConnectError(std::string_view message) {
-  std::string out = "4{\"message\":";
-  AppendString(out, message);
-  out += '}';
-  return out;
+std::string EncodeConnectError(std::string_view message, const json& data,
+                               std::string_view nsp) {
+  std::string out = "4";
+  if (nsp != "/") {
+    out += nsp;
+    out += ',';
+  }
+  json body = {{"message", std::string(message)}};
+  if (!data.is_null()) body["data"] = data;
+  return out + Dump(body);
 }
 
 std::string EncodeAck(std::uint64_t id, const nlohmann::json& args) {

@@ -18,6 +18,13 @@ using Response = beast_http::response<beast_http::string_body>;
 using Verb = beast_http::verb;
 using Status = beast_http::status;
 
+// The value of header `name`, or "" when absent (a view into `message`).
+template <typename Message>
+std::string_view HeaderValue(const Message& message, std::string_view name) {
+  const auto it = message.find(name);
+  return it == message.end() ? std::string_view() : std::string_view(it->value());
+}
+
 // Per-request facts every handler and log line needs.
 struct RequestContext {
   std::string request_id;

@@ -63,8 +63,10 @@ std::variant<Packet, ParseError> Parse(std::string_view text,
 // Encoders. They return Socket.IO packets; the Engine.IO "4" prefix is the caller's.
 // 0{"sid":"..."} or, with connection state recovery, 0{"sid":"...","pid":"..."}.
 std::string EncodeConnect(std::string_view sid, std::string_view pid);
-// 4{"message":"..."}.
-std::string EncodeConnectError(std::string_view message);
+// 4[<nsp>,]{"message":"..."[,"data":<data>]} (the namespace only when not "/"; `data`
+// left out when null; socket.io-client shows it as err.data).
+std::string EncodeConnectError(std::string_view message, const nlohmann::json& data = nullptr,
+                               std::string_view nsp = "/");
 // 3<id><args array>.
 std::string EncodeAck(std::uint64_t id, const nlohmann::json& args);
 

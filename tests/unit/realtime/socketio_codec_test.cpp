@@ -278,6 +278,12 @@ TEST(SocketIoEncodeTest, ConnectError) {
             "4{\"message\":\"Authentication failed\"}");
   EXPECT_EQ(Parsed(EncodeConnectError("line\nbreak \"quoted\"")).data["message"],
             "line\nbreak \"quoted\"");
+  EXPECT_EQ(EncodeConnectError("Authentication failed", {{"reason", "expired"}}),
+            "4{\"data\":{\"reason\":\"expired\"},\"message\":\"Authentication failed\"}");
+  EXPECT_EQ(EncodeConnectError("Invalid namespace", nullptr, "/admin"),
+            "4/admin,{\"message\":\"Invalid namespace\"}");
+  const Packet other = Parsed(EncodeConnectError("Invalid namespace", nullptr, "/admin"));
+  EXPECT_EQ(other.nsp, "/admin");
 }
 
 TEST(SocketIoEncodeTest, Ack) {
