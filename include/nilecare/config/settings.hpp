@@ -202,6 +202,78 @@ struct RealtimeSettings {
   std::string redis_channel{"realtime"};  // prefixed with redis.key_prefix
 };
 
+// database: { url, connect_timeout, statement_timeout, query_connections, max_pending_queries,
+//             timescale }
+// PostgreSQL for device vitals (mqtt:). The URL is a libpq connection URI; put the password
+// in the environment (`url: ${NILECARE_PG_URL}`): it is never logged.
+struct DatabaseSettings {
+  std::string url{};
+  Duration connect_timeout{std::chrono::seconds(5)};
+  Duration statement_timeout{std::chrono::seconds(10)};  // API reads and each batch write
+  int query_connections{2};                // connections serving the REST device API
+  std::size_t max_pending_queries{256};    // API queries waiting for a connection; more -> 503
+  bool timescale{true};  // device_vitals as a TimescaleDB hypertable when the extension exists
+};
+
+// mqtt.tls: { ca_file, cert_file, key_file, verify }
+struct MqttTlsSettings {
+  std::string ca_file{};
+  std::string cert_file{};  // client certificate (optional)
+  std::string key_file{};
+  bool verify{true};
+};
+
+// mqtt: device ingest (spec §5). Needs `database:`; the live push needs `realtime:`.
+struct MqttSettings {
+  std::vector<std::string> urls{"tcp://127.0.0.1:1883"};  // tcp:// or ssl://; tried in order
+  // The broker keeps the persistent session (clean_session=false) under this id: stable
+  // across restarts and unique per gateway instance.
+  std::string client_id{"nilecare-gateway"};
+  std::string username{};  // from the environment: ${MQTT_USERNAME}
+  std::string password{};  // from the environment: ${MQTT_PASSWORD}; never logged
+  std::optional<MqttTlsSettings> tls{};
+  std::string shared_group{};   // "" = plain subscriptions; else $share/<group>/...
+  std::string topic_root{"devices"};  // <root>/{id}/vitals|alerts|status|commands
+  Duration keep_alive{std::chrono::seconds(30)};
+  Duration connect_timeout{std::chrono::seconds(10)};
+  Duration reconnect_min{std::chrono::seconds(1)};
+  Duration reconnect_max{std::chrono::seconds(30)};
+  std::size_t max_payload{4096};  // larger messages are rejected (counted, stored truncated)
+  // Zero loss: a message is made durable here before the broker gets its PUBACK.
+  std::string journal_dir{"/var/lib/nilecare/journal"};
+  std::size_t journal_max_bytes{std::size_t{1} << 30};  // full -> ingest pauses (no PUBACK)
+  std::size_t journal_segment_bytes{std::size_t{64} << 20};
+  bool journal_fsync{false};  // fsync each entry: survives power loss, costs throughput
+  std::size_t batch_max_rows{5000};   // rows per COPY transaction
+  Duration batch_max_delay{std::chrono::milliseconds(20)};  // wait for more rows this long
+  Duration db_retry_min{std::chrono::milliseconds(200)};    // back-off while PostgreSQL is down
+  Duration db_retry_max{std::chrono::seconds(5)};
+  Duration device_refresh{std::chrono::seconds(30)};  // devices table re-read this often
+  std::size_t max_devices{100000};                    // tracked for threshold re-arm
+  Duration command_timeout{std::chrono::seconds(5)};  // PUBACK for POST .../commands
+  std::size_t max_command_bytes{16 * 1024};
+  std::vector<std::string> read_roles{"doctor", "nurse", "admin"};  // device API reads
+  std::vector<std::string> write_roles{"nurse", "admin"};  // PUT devices, POST commands
+};
+
+// One vital's alert band: a reading below `low` or above `high` is critical.
+struct ThresholdRange {
+  std::optional<double> low{};
+  std::optional<double> high{};
+};
+
+// thresholds: { hr, spo2, temp, bp_systolic, bp_diastolic: { low, high }, rearm } (spec §5:
+// hr > 120 or < 40). After an alert, the same device does not alert again for the same
+// vital within `rearm` (a patient who stays out of band does not flood clinicians).
+struct ThresholdSettings {
+  ThresholdRange hr{40.0, 120.0};
+  ThresholdRange spo2{90.0, std::nullopt};
+  ThresholdRange temp{35.0, 39.5};
+  ThresholdRange bp_systolic{90.0, 180.0};
+  ThresholdRange bp_diastolic{std::nullopt, 110.0};
+  Duration rearm{std::chrono::minutes(5)};
+};
+
 struct GatewaySettings {
   std::string source;  // the file the settings came from, for messages
   // Legal but risky choices ("<file>:<line>: <key.path>: ..."), e.g. an unset auth.jwt.issuer:
@@ -220,6 +292,9 @@ struct GatewaySettings {
   std::optional<RedisSettings> redis{};
   std::optional<IdempotencySettings> idempotency{};
   std::optional<RealtimeSettings> realtime{};
+  std::optional<DatabaseSettings> database{};
+  std::optional<MqttSettings> mqtt{};
+  ThresholdSettings thresholds{};  // used by mqtt:; the section may be absent (defaults)
 };
 
 }  // namespace nilecare::config
