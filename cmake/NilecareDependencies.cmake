@@ -5,7 +5,9 @@ find_package(OpenSSL REQUIRED)
 find_package(nlohmann_json 3.11 REQUIRED)
 find_package(spdlog 1.10 REQUIRED)
 find_package(yaml-cpp 0.7 REQUIRED)
-find_package(PahoMqttCpp 1.2 REQUIRED)  # PahoMqttCpp::paho-mqttpp3
+find_package(PahoMqttCpp 1.2 REQUIRED)  # PahoMqttCpp::paho-mqttpp3 (nilecare-devsim)
+# The C API for the ingest: its message callback can decline a message (no PUBACK).
+find_package(eclipse-paho-mqtt-c 1.3 REQUIRED)  # eclipse-paho-mqtt-c::paho-mqtt3as
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(RDKAFKA REQUIRED IMPORTED_TARGET rdkafka)
 pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)

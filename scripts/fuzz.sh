@@ -36,6 +36,7 @@ all_targets=(
   jwt_verifier_fuzz:9000
   response_mapper_fuzz:8192
   realtime_packet_fuzz:4096
+  device_message_fuzz:8192
 )
 targets=()
 if (($#)); then

@@ -13,6 +13,7 @@
 #include "http_component.hpp"
 #include "nilecare/http/dispatcher.hpp"
 #include "nilecare/observability/log.hpp"
+#include "nilecare/mqtt/mqtt_ingest.hpp"
 #include "nilecare/observability/metrics.hpp"
 #include "nilecare/realtime/realtime_server.hpp"
 #include "nilecare/rest/rest_gateway.hpp"
@@ -56,11 +57,19 @@ struct Gateway::Impl {
       rest_component->RegisterRoutes(dispatcher);
       components.push_back(std::move(rest_component));
     }
+    realtime::RoomSink* rooms = nullptr;
     if (settings.realtime) {
       auto realtime_component =
           std::make_unique<realtime::RealtimeServer>(io, settings, metrics);
       realtime_component->RegisterRoutes(dispatcher);
+      rooms = &realtime_component->Rooms();
       components.push_back(std::move(realtime_component));
+    }
+    // After realtime: it pushes readings to clinicians through its rooms.
+    if (settings.mqtt) {
+      auto mqtt_component = std::make_unique<mqtt::MqttIngest>(io, settings, metrics, rooms);
+      mqtt_component->RegisterRoutes(dispatcher);
+      components.push_back(std::move(mqtt_component));
     }
     auto http_component =
         std::make_unique<HttpComponent>(io, settings.http, dispatcher, metrics);

@@ -71,6 +71,24 @@ void Dispatcher::AddPrefix(std::string prefix, std::vector<Verb> methods, std::s
   });
 }
 
+void Dispatcher::AddPattern(std::string pattern, std::vector<Verb> methods, std::string label,
+                            Handler handler) {
+  while (pattern.size() > 1 && pattern.back() == '/') pattern.pop_back();
+  patterns_.push_back(Route{std::move(pattern), std::move(methods), std::move(label),
+                            std::move(handler)});
+}
+
+std::vector<std::string_view> PathSegments(std::string_view path) {
+  std::vector<std::string_view> segments;
+  std::size_t start = 1;
+  while (start < path.size()) {
+    const std::size_t end = std::min(path.find('/', start), path.size());
+    if (end > start) segments.push_back(path.substr(start, end - start));
+    start = end + 1;
+  }
+  return segments;
+}
+
 std::optional<std::string_view> Dispatcher::SafePath(std::string_view target) {
   if (target.empty() || target.front() != '/') return std::nullopt;
   const std::string_view path = target.substr(0, target.find('?'));
@@ -98,10 +116,23 @@ bool PrefixMatches(std::string_view path, std::string_view prefix) {
   if (path.compare(0, prefix.size(), prefix) != 0) return false;
   return path.size() == prefix.size() || path[prefix.size()] == '/' || prefix == "/";
 }
+
+bool PatternMatches(std::string_view path, std::string_view pattern) {
+  const auto path_segments = PathSegments(path);
+  const auto pattern_segments = PathSegments(pattern);
+  if (path_segments.size() != pattern_segments.size()) return false;
+  for (std::size_t i = 0; i < path_segments.size(); ++i) {
+    if (pattern_segments[i] != "*" && pattern_segments[i] != path_segments[i]) return false;
+  }
+  return true;
+}
 }  // namespace
 
 const Dispatcher::Route* Dispatcher::Find(std::string_view path) const {
   if (auto it = exact_.find(path); it != exact_.end()) return &it->second;
+  for (const Route& route : patterns_) {
+    if (PatternMatches(path, route.pattern)) return &route;
+  }
   for (const Route& route : prefixes_) {
     if (PrefixMatches(path, route.pattern)) return &route;
   }

@@ -580,14 +580,19 @@ std::size_t Hub::BroadcastAlert(const std::vector<std::string>& rooms,
   return count;
 }
 
-std::string Hub::EmitCritical(const std::vector<std::string>& rooms, json data) {
-  return RaiseAlert(rooms, std::move(data)).first;
+std::string Hub::EmitCritical(const std::vector<std::string>& rooms, json data,
+                              std::string alert_id) {
+  return RaiseAlert(rooms, std::move(data), std::move(alert_id)).first;
 }
 
 std::pair<std::string, std::size_t> Hub::RaiseAlert(const std::vector<std::string>& rooms,
-                                                    json data) {
-  std::string alert_id = core::NewUuid();
+                                                    json data, std::string alert_id) {
   if (!data.is_object()) data = json{{"data", std::move(data)}};
+  {
+    std::lock_guard lock(alerts_mutex_);
+    // A caller's id that is already pending would merge two alerts' acknowledgements.
+    if (alert_id.empty() || alerts_.contains(alert_id)) alert_id = core::NewUuid();
+  }
   data["alert_id"] = alert_id;
   auto prefix = std::make_shared<const std::string>(sio::EventArgsPrefix(kEventAlert, data));
   {

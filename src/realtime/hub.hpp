@@ -30,7 +30,7 @@
 #include "nilecare/realtime/recovery_log.hpp"
 #include "nilecare/realtime/room_sink.hpp"
 #include "nilecare/realtime/socketio_codec.hpp"
-#include "patient_access.hpp"
+#include "nilecare/realtime/patient_access.hpp"
 #include "realtime_metrics.hpp"
 
 namespace nilecare::realtime {
@@ -55,7 +55,8 @@ class Hub final : public RoomSink,
   // --- RoomSink ---
   std::size_t Emit(const std::vector<std::string>& rooms, std::string_view event,
                    const nlohmann::json& data) override;
-  std::string EmitCritical(const std::vector<std::string>& rooms, nlohmann::json data) override;
+  std::string EmitCritical(const std::vector<std::string>& rooms, nlohmann::json data,
+                           std::string alert_id = {}) override;
 
   // A message from another instance (Redis pub/sub).
   void OnFanout(const std::string& payload);
@@ -133,7 +134,7 @@ class Hub final : public RoomSink,
                              const std::shared_ptr<const std::string>& prefix,
                              const std::string& alert_id);
   std::pair<std::string, std::size_t> RaiseAlert(const std::vector<std::string>& rooms,
-                                                 nlohmann::json data);
+                                                 nlohmann::json data, std::string alert_id = {});
   void Publish(nlohmann::json message);
   void ArmAlertTimer(const std::string& alert_id);
   void OnAlertTimeout(const std::string& alert_id);

@@ -1,4 +1,4 @@
-#include "patient_access.hpp"
+#include "nilecare/realtime/patient_access.hpp"
 
 #include <algorithm>
 #include <chrono>

@@ -32,5 +32,9 @@ inline constexpr std::string_view kIdempotencyKeyReused = "IDEMPOTENCY_KEY_REUSE
 inline constexpr std::string_view kIdempotencyUnavailable = "IDEMPOTENCY_UNAVAILABLE";  // 503
 inline constexpr std::string_view kNotReady = "NOT_READY";                      // 503
 inline constexpr std::string_view kShuttingDown = "SHUTTING_DOWN";              // 503
+inline constexpr std::string_view kValidationError = "VALIDATION_ERROR";        // 400 (body/query)
+inline constexpr std::string_view kDatabaseUnavailable = "DATABASE_UNAVAILABLE";  // 503
+inline constexpr std::string_view kDatabaseBusy = "DATABASE_BUSY";              // 503 (queue full)
+inline constexpr std::string_view kBrokerUnavailable = "BROKER_UNAVAILABLE";    // 503
 
 }  // namespace nilecare::core::error_code

@@ -23,12 +23,21 @@ struct WebSocketUpgrade;  // nilecare/http/websocket_upgrade.hpp
 // Takes over the connection (move out of the argument); runs on the connection's strand.
 using UpgradeHandler = std::function<void(WebSocketUpgrade&)>;
 
+// The segments of a SafePath() result ("/a/b/" -> {"a", "b"}): views into `path`.
+std::vector<std::string_view> PathSegments(std::string_view path);
+
 class Dispatcher {
  public:
   // `methods` empty = any method. `label` names the route in metrics and logs.
   void AddExact(std::string path, std::vector<Verb> methods, std::string label, Handler handler);
   void AddPrefix(std::string prefix, std::vector<Verb> methods, std::string label,
                  Handler handler);
+  // Whole-path patterns whose `*` segments match any one segment
+  // ("/api/v1/devices/*/vitals"). They are tried after exact paths and before prefixes, so
+  // a gateway endpoint under a proxied prefix (/api/v1/patients/*/vitals/latest beside a
+  // /api/v1/patients route) wins; among patterns the first added wins.
+  void AddPattern(std::string pattern, std::vector<Verb> methods, std::string label,
+                  Handler handler);
 
   void Dispatch(RequestContext& context, Request& request, Responder respond) const;
 
@@ -53,6 +62,7 @@ class Dispatcher {
   const Route* Find(std::string_view path) const;
 
   std::map<std::string, Route, std::less<>> exact_;
+  std::vector<Route> patterns_;
   std::vector<Route> prefixes_;  // longest first
   struct Upgrade {
     std::string prefix;

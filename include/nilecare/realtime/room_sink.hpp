@@ -26,9 +26,11 @@ class RoomSink {
 
   // alert:critical, sent with an ack request: until one client acknowledges it, it is
   // re-sent and escalated every realtime.alert_ack_timeout (realtime.alert_max_resends
-  // times). `data` gets an "alert_id"; the id is returned.
-  virtual std::string EmitCritical(const std::vector<std::string>& rooms,
-                                   nlohmann::json data) = 0;
+  // times). `data` gets an "alert_id": `alert_id` when the caller has one (the id of the
+  // stored alert record, so logs, database and clients agree), else a new UUID; the id used
+  // is returned.
+  virtual std::string EmitCritical(const std::vector<std::string>& rooms, nlohmann::json data,
+                                   std::string alert_id = {}) = 0;
 };
 
 }  // namespace nilecare::realtime

@@ -21,6 +21,8 @@ class DispatcherTest : public ::testing::Test {
     dispatcher_.AddPrefix("/api/v1/staff/reports/", {Verb::get}, "staff-reports",
                           named("staff-reports"));
     dispatcher_.AddPrefix("/api/v1", {Verb::get, Verb::post}, "api", named("api"));
+    dispatcher_.AddPattern("/api/v1/staff/*/vitals/latest", {Verb::get}, "staff-vitals",
+                           named("staff-vitals"));
   }
 
   Response Dispatch(Verb method, std::string target) {
@@ -76,6 +78,27 @@ TEST_F(DispatcherTest, WrongMethodIs405WithAllow) {
 TEST_F(DispatcherTest, HeadIsAllowedWhereGetIs) {
   Dispatch(Verb::head, "/health");
   EXPECT_EQ(hit_, "health");
+}
+
+TEST_F(DispatcherTest, PatternsWinOverPrefixesAndMatchOneSegmentPerStar) {
+  EXPECT_EQ(Dispatch(Verb::get, "/api/v1/staff/P-1/vitals/latest").result(), Status::ok);
+  EXPECT_EQ(hit_, "staff-vitals");
+  EXPECT_EQ(route_, "staff-vitals");
+  Dispatch(Verb::get, "/api/v1/staff/P-1/vitals/latest/");
+  EXPECT_EQ(hit_, "staff-vitals");
+  Dispatch(Verb::get, "/api/v1/staff/P-1/x/vitals/latest");
+  EXPECT_EQ(hit_, "staff");
+  Dispatch(Verb::get, "/api/v1/staff/P-1/vitals");
+  EXPECT_EQ(hit_, "staff");
+  EXPECT_EQ(Dispatch(Verb::post, "/api/v1/staff/P-1/vitals/latest").result(),
+            Status::method_not_allowed);
+}
+
+TEST(PathSegmentsTest, SplitsOnSlashes) {
+  EXPECT_EQ(PathSegments("/a/b/"), (std::vector<std::string_view>{"a", "b"}));
+  EXPECT_EQ(PathSegments("/"), (std::vector<std::string_view>{}));
+  EXPECT_EQ(PathSegments("/api/v1/devices/d-1/vitals"),
+            (std::vector<std::string_view>{"api", "v1", "devices", "d-1", "vitals"}));
 }
 
 TEST(DispatcherSafePathTest, AcceptsOrdinaryPaths) {

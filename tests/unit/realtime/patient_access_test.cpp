@@ -1,6 +1,6 @@
 // Roles-only decisions of the patient-room policy (the care-team call is covered by the
 // Node integration tests against a real HTTP server).
-#include "realtime/patient_access.hpp"
+#include "nilecare/realtime/patient_access.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 #pragma once
-// Who may join patient:{id} rooms (private to src/realtime).
+// Who may join patient:{id} rooms, and read a patient's vitals through the device API.
 //
 // YAML (`realtime.patient_access`; defaults in config::PatientAccessSettings):
 //   roles: [doctor, nurse, admin]   a token with none of these roles is refused outright
