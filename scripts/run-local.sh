@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs the gateway on a local stack, from a fresh Debian 12 machine: installs what is
 # missing, builds, starts mosquitto, PostgreSQL, Redis, RabbitMQ and the Kafka dev broker
-# on loopback (scripts/stack.sh, dev profile), then runs the gateway in the foreground with
-# config/gateway.dev.yaml. Ctrl-C stops the gateway; the stack keeps running until
-# `scripts/stack.sh down`.
+# on loopback (scripts/stack.sh, dev profile), then runs the gateway with
+# config/gateway.dev.yaml and a ward of simulated bedside monitors (build/nilecare-devsim:
+# DEMO_DEVICES monitors, one reading per second each, now and then a critical heart rate)
+# feeding it over MQTT. Ctrl-C stops both; the stack keeps running until
+# `scripts/stack.sh down`. DEMO_DEVICES=0 runs without the simulator.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -20,5 +22,29 @@ set -a
 . "$state_dir/stack.env"
 set +a
 
+demo_devices=${DEMO_DEVICES:-10}
+./build/nilecare-gateway --config config/gateway.dev.yaml &
+gateway=$!
+simulator=
+stop() {
+  trap - INT TERM EXIT
+  [[ -n $simulator ]] && kill -INT "$simulator" 2>/dev/null && wait "$simulator" 2>/dev/null
+  kill -TERM "$gateway" 2>/dev/null && wait "$gateway" 2>/dev/null
+}
+trap stop INT TERM EXIT
+
+for _ in $(seq 300); do
+  curl -fsS -o /dev/null http://127.0.0.1:7000/ready 2>/dev/null && break
+  kill -0 "$gateway" 2>/dev/null || { wait "$gateway"; exit $?; }
+  sleep 0.1
+done
 echo "run-local: gateway on http://127.0.0.1:7000 (health: /health, metrics: /metrics)"
-exec ./build/nilecare-gateway --config config/gateway.dev.yaml
+if ((demo_devices > 0)); then
+  echo "run-local: $demo_devices demo monitors publishing to ${NILECARE_MQTT_URL:-tcp://127.0.0.1:1883}" \
+       "(patients P-1..P-$demo_devices; GET /api/v1/patients/P-1/vitals/latest with a token from" \
+       "build/nilecare-jwt-mint)"
+  ./build/nilecare-devsim --url "${NILECARE_MQTT_URL:-tcp://127.0.0.1:1883}" \
+    --devices "$demo_devices" --rate "$demo_devices" --duration 0 --critical-every 300 --quiet &
+  simulator=$!
+fi
+wait "$gateway"

@@ -290,6 +290,12 @@ launch_mqtt() {
     echo "allow_anonymous true"
     echo "persistence true"
     echo "persistence_location $dir/"
+    # Zero loss for the gateway's persistent session: keep every QoS 1 message queued while
+    # it is away (the default drops beyond 1000), and let enough be in flight to it for
+    # throughput (default 20). docs/devices.md asks the same of production brokers.
+    echo "max_queued_messages 0"
+    echo "max_queued_bytes 0"
+    echo "max_inflight_messages 1000"
     echo "log_dest stderr"
     echo "log_timestamp_format %Y-%m-%dT%H:%M:%S"
   } >"$conf"

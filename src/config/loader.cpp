@@ -7,6 +7,7 @@
 #include <array>
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -117,6 +118,13 @@ std::string JoinWords(const std::vector<std::string>& words, std::string_view se
     joined += word;
   }
   return joined;
+}
+
+// Shortest text that reads back as the same number: 0.5 -> "0.5", 100 -> "100".
+std::string FormatNumber(double value) {
+  std::array<char, 32> buffer{};
+  const auto result = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value);
+  return std::string(buffer.data(), result.ptr);
 }
 
 // Why `path` cannot be a route prefix or an upstream base path, as the end of "a path ...",
@@ -688,6 +696,255 @@ void ParseRealtime(SectionReader& section, GatewaySettings& settings) {
   }
 }
 
+// ---- database, mqtt, thresholds -----------------------------------------------------------
+
+constexpr int kMaxQueryConnections = 64;
+constexpr long long kMaxPendingQueries = 100000;
+// The keep-alive travels in the CONNECT packet as a 16-bit count of seconds.
+constexpr Duration kMinMqttKeepAlive{std::chrono::seconds(1)};
+constexpr Duration kMaxMqttKeepAlive{std::chrono::seconds(65535)};
+constexpr std::size_t kMaxMqttClientId = 128;
+constexpr long long kMaxBatchRows = 100000;
+constexpr long long kMaxDevices = 10'000'000;
+
+// A database URL for messages and the summary: the user info replaced as RedactUrl does, and
+// a password given as a parameter (libpq also reads ?password=...) replaced too.
+std::string RedactDatabaseUrl(std::string_view url) {
+  std::string text = RedactUrl(url);
+  constexpr std::string_view kKey = "password=";
+  for (std::size_t at = 0; at < text.size(); ++at) {
+    const bool starts_parameter =
+        at == 0 || text[at - 1] == '?' || text[at - 1] == '&' || text[at - 1] == ' ';
+    if (!starts_parameter || !StartsWithNoCase(std::string_view(text).substr(at), kKey)) continue;
+    const std::size_t value = at + kKey.size();
+    const std::size_t end = std::min(text.find_first_of("& ", value), text.size());
+    text.replace(value, end - value, "(set)");
+  }
+  return text;
+}
+
+void ParseDatabase(SectionReader& section, GatewaySettings& settings) {
+  DatabaseSettings& database = settings.database.emplace();
+  if (section.Require("url") && section.String("url", database.url)) {
+    const std::string_view url = database.url;
+    if (!url.starts_with("postgres://") && !url.starts_with("postgresql://")) {
+      // Reject() would quote the value, password included.
+      section.Fail("url",
+                   "expected a libpq URL like postgres://user:password@host:5432/db "
+                   "(postgres:// or postgresql://), got \"" +
+                       RedactDatabaseUrl(url) + "\"");
+    }
+  }
+  section.Duration("connect_timeout", database.connect_timeout, kPositive);
+  section.Duration("statement_timeout", database.statement_timeout, kPositive);
+  section.Int("query_connections", database.query_connections, 1, kMaxQueryConnections);
+  section.Int("max_pending_queries", database.max_pending_queries, 1, kMaxPendingQueries);
+  section.Bool("timescale", database.timescale);
+}
+
+// tcp://host:port or ssl://host:port (host may be [ipv6]); nothing after the port.
+bool IsMqttUrl(std::string_view url) {
+  if (!url.starts_with("tcp://") && !url.starts_with("ssl://")) return false;
+  const std::optional<ListenAddress> address = ParseListenAddress(url.substr(6));
+  return address && address->port != 0;
+}
+
+bool IsMqttClientId(std::string_view id) {
+  return !id.empty() && id.size() <= kMaxMqttClientId &&
+         std::all_of(id.begin(), id.end(), [](char c) {
+           return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '-';
+         });
+}
+
+// "" (plain subscriptions) or the <group> of $share/<group>/<filter>.
+bool IsSharedGroup(std::string_view group) {
+  return std::all_of(group.begin(), group.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+  });
+}
+
+// The levels before {id}/vitals: no wildcards, no empty levels (so no leading or trailing '/').
+bool IsTopicRoot(std::string_view root) {
+  if (root.empty() || root.front() == '/' || root.back() == '/' ||
+      root.find("//") != std::string_view::npos) {
+    return false;
+  }
+  return std::none_of(root.begin(), root.end(),
+                      [](char c) { return c == '+' || c == '#' || c == '\0'; });
+}
+
+bool IsNonEmpty(std::string_view text) { return !text.empty(); }
+
+void ParseMqttTls(SectionReader& section, MqttTlsSettings& tls, GatewaySettings& settings) {
+  section.String("ca_file", tls.ca_file);
+  section.String("cert_file", tls.cert_file);
+  section.String("key_file", tls.key_file);
+  section.Bool("verify", tls.verify);
+  // The private key may sit in the certificate's PEM file, so cert_file alone is fine.
+  if (!tls.key_file.empty() && tls.cert_file.empty()) {
+    section.Fail("key_file", "needs cert_file (the client certificate the key belongs to)");
+  }
+  if (!tls.verify) {
+    Warn(settings, section.Line("verify"),
+         "mqtt.tls.verify: false, so the broker's certificate is not checked");
+  }
+}
+
+// mqtt.urls: read plainly first, so that a URL carrying credentials is never quoted.
+void ReadMqttUrls(SectionReader& section, std::vector<std::string>& urls) {
+  constexpr std::string_view kWhat = "tcp://host:port or ssl://host:port";
+  std::vector<std::string> items;
+  if (!section.StringList("urls", items)) return;  // absent, or reported
+  for (const std::string& item : items) {
+    if (item.find('@') != std::string::npos) {
+      section.Fail("urls", "credentials do not belong in a broker URL (\"" + RedactUrl(item) +
+                               "\"): set mqtt.username and mqtt.password");
+      return;
+    }
+  }
+  // Again with the per-item check, which reports each bad item with its own line.
+  if (!section.StringList("urls", urls, kWhat, IsMqttUrl)) return;
+  if (urls.empty()) {
+    section.Fail("urls", "is empty: list at least one broker, like tcp://127.0.0.1:1883");
+  }
+}
+
+// `max` must not be below `min`: "is 1s, less than reconnect_min (5s)".
+void CheckOrder(SectionReader& section, std::string_view min_key, Duration min,
+                std::string_view max_key, Duration max) {
+  if (max < min) {
+    section.Fail(max_key, "is " + FormatDuration(max) + ", less than " + std::string(min_key) +
+                              " (" + FormatDuration(min) + ")");
+  }
+}
+
+void ParseMqtt(SectionReader& section, GatewaySettings& settings) {
+  MqttSettings& mqtt = settings.mqtt.emplace();
+  ReadMqttUrls(section, mqtt.urls);
+  section.String("client_id", mqtt.client_id,
+                 "1 to 128 characters of A-Z, a-z, 0-9, '.', '_' and '-'", IsMqttClientId);
+  section.String("username", mqtt.username);
+  // Never quoted: String() without a check reports only a value that is not a string.
+  section.String("password", mqtt.password);
+  if (section.Has("tls")) {
+    MqttTlsSettings& tls = mqtt.tls.emplace();
+    if (SectionReader* reader = section.Map("tls")) ParseMqttTls(*reader, tls, settings);
+  }
+  section.String("shared_group", mqtt.shared_group,
+                 "\"\" or a group name of A-Z, a-z, 0-9, '_' and '-'", IsSharedGroup);
+  section.String("topic_root", mqtt.topic_root,
+                 "a topic prefix like devices or site-a/devices (no '+' or '#', no empty "
+                 "levels, no leading or trailing '/')",
+                 IsTopicRoot);
+  if (section.Duration("keep_alive", mqtt.keep_alive, kMinMqttKeepAlive, kMaxMqttKeepAlive) &&
+      mqtt.keep_alive % std::chrono::seconds(1) != Duration::zero()) {
+    section.Fail("keep_alive", "must be whole seconds (MQTT sends it in seconds)");
+  }
+  section.Duration("connect_timeout", mqtt.connect_timeout, kPositive);
+  section.Duration("reconnect_min", mqtt.reconnect_min, kPositive);
+  section.Duration("reconnect_max", mqtt.reconnect_max, kPositive);
+  section.Size("max_payload", mqtt.max_payload, 64, kMiB);
+  section.String("journal_dir", mqtt.journal_dir, "a non-empty directory path", IsNonEmpty);
+  section.Size("journal_max_bytes", mqtt.journal_max_bytes, kMiB);
+  section.Size("journal_segment_bytes", mqtt.journal_segment_bytes, 64 * kKiB, kGiB);
+  section.Bool("journal_fsync", mqtt.journal_fsync);
+  section.Int("batch_max_rows", mqtt.batch_max_rows, 1, kMaxBatchRows);
+  section.Duration("batch_max_delay", mqtt.batch_max_delay);
+  section.Duration("db_retry_min", mqtt.db_retry_min, kPositive);
+  section.Duration("db_retry_max", mqtt.db_retry_max, kPositive);
+  section.Duration("device_refresh", mqtt.device_refresh, kPositive);
+  section.Int("max_devices", mqtt.max_devices, 1, kMaxDevices);
+  section.Duration("command_timeout", mqtt.command_timeout, kPositive);
+  section.Size("max_command_bytes", mqtt.max_command_bytes, 64, kMiB);
+  // As for routes, an empty list could mean "nobody" or "anybody": neither is guessed.
+  if (section.StringList("read_roles", mqtt.read_roles, "a role name without spaces", IsRoleName) &&
+      mqtt.read_roles.empty()) {
+    section.Fail("read_roles", "is empty: list the roles that may read devices and vitals");
+  }
+  if (section.StringList("write_roles", mqtt.write_roles, "a role name without spaces",
+                         IsRoleName) &&
+      mqtt.write_roles.empty()) {
+    section.Fail("write_roles",
+                 "is empty: list the roles that may change devices and send commands");
+  }
+
+  CheckOrder(section, "reconnect_min", mqtt.reconnect_min, "reconnect_max", mqtt.reconnect_max);
+  CheckOrder(section, "db_retry_min", mqtt.db_retry_min, "db_retry_max", mqtt.db_retry_max);
+  if (mqtt.journal_segment_bytes > mqtt.journal_max_bytes) {
+    section.Fail("journal_segment_bytes", "is " + FormatSize(mqtt.journal_segment_bytes) +
+                                              ", more than journal_max_bytes (" +
+                                              FormatSize(mqtt.journal_max_bytes) + ")");
+  }
+  if (!mqtt.password.empty() && mqtt.username.empty()) {
+    section.Fail("password", "needs a username (MQTT 3.1.1 sends a password only with one)");
+  }
+  if (mqtt.tls && !std::any_of(mqtt.urls.begin(), mqtt.urls.end(),
+                               [](const std::string& url) { return url.starts_with("ssl://"); })) {
+    Warn(settings, section.Line("tls"), "mqtt.tls: set, but no url is ssl://, so it is not used");
+  }
+
+  // database, auth and realtime come earlier in kSections, so their absence is known here.
+  if (!settings.database) {
+    section.FailHere("requires the database section (readings are stored in PostgreSQL)");
+  }
+  if (!settings.auth || !settings.auth->jwt) {
+    section.FailHere("requires auth.jwt (the device API verifies bearer tokens)");
+  }
+  if (!settings.realtime) {
+    Warn(settings, section.Line(),
+         "mqtt: no realtime section, so readings and alerts are stored but not pushed to "
+         "clients live");
+  }
+}
+
+// A vital's bound: a number, or `off` for no bound on that side.
+bool IsBound(std::string_view text) {
+  if (text == "off") return true;
+  double value = 0;
+  const char* end = text.data() + text.size();
+  const auto [ptr, error] = std::from_chars(text.data(), end, value);
+  return error == std::errc() && ptr == end && std::isfinite(value) && value >= 0;
+}
+
+void ReadBound(SectionReader& section, std::string_view key, std::optional<double>& bound) {
+  std::string text;
+  if (!section.String(key, text, "a number of at least 0, or off", IsBound)) return;
+  if (text == "off") {
+    bound.reset();
+    return;
+  }
+  double value = 0;
+  std::from_chars(text.data(), text.data() + text.size(), value);
+  bound = value;
+}
+
+void ReadRange(SectionReader& section, std::string_view key, ThresholdRange& range) {
+  SectionReader* reader = section.Map(key);
+  if (reader == nullptr) return;
+  ReadBound(*reader, "low", range.low);
+  ReadBound(*reader, "high", range.high);
+  if (range.low && range.high && !(*range.low < *range.high)) {
+    section.Fail(key, "low (" + FormatNumber(*range.low) + ") must be less than high (" +
+                          FormatNumber(*range.high) + ")");
+  }
+}
+
+void ParseThresholds(SectionReader& section, GatewaySettings& settings) {
+  ThresholdSettings& thresholds = settings.thresholds;
+  ReadRange(section, "hr", thresholds.hr);
+  ReadRange(section, "spo2", thresholds.spo2);
+  ReadRange(section, "temp", thresholds.temp);
+  ReadRange(section, "bp_systolic", thresholds.bp_systolic);
+  ReadRange(section, "bp_diastolic", thresholds.bp_diastolic);
+  section.Duration("rearm", thresholds.rearm);
+  // mqtt comes earlier in kSections. Thresholds without ingest would look enforced and not be.
+  if (!settings.mqtt) {
+    section.FailHere("requires the mqtt section (thresholds apply to MQTT vitals)");
+  }
+}
+
 // ---- One summary function per section (for --check-config; never print secrets) ---------
 
 std::string SummarizeService(const GatewaySettings& settings) {
@@ -846,12 +1103,6 @@ std::string SummarizeRoutes(const GatewaySettings& settings) {
   return text;
 }
 
-std::string FormatNumber(double value) {
-  std::array<char, 32> buffer{};
-  const auto result = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value);
-  return std::string(buffer.data(), result.ptr);
-}
-
 std::string SummarizeRateLimit(const GatewaySettings& settings) {
   if (!settings.rate_limit) return "off";
   const RateLimitSettings& limits = *settings.rate_limit;
@@ -895,6 +1146,74 @@ std::string SummarizeRealtime(const GatewaySettings& settings) {
          " max_resends=" + std::to_string(realtime.alert_max_resends);
 }
 
+std::string SummarizeDatabase(const GatewaySettings& settings) {
+  if (!settings.database) return "off";
+  const DatabaseSettings& database = *settings.database;
+  return "url=" + RedactDatabaseUrl(database.url) +
+         " timescale=" + (database.timescale ? "on" : "off") +
+         "\nconnect_timeout=" + FormatDuration(database.connect_timeout) +
+         " statement_timeout=" + FormatDuration(database.statement_timeout) +
+         " queries: " + std::to_string(database.query_connections) + " connections, " +
+         std::to_string(database.max_pending_queries) + " pending";
+}
+
+std::string SummarizeMqtt(const GatewaySettings& settings) {
+  if (!settings.mqtt) return "off";
+  const MqttSettings& mqtt = *settings.mqtt;
+  std::string text = "urls=" + JoinWords(mqtt.urls, ",") + " client_id=" + mqtt.client_id +
+                     "\ntopic_root=" + mqtt.topic_root;
+  if (!mqtt.shared_group.empty()) text += " shared_group=" + mqtt.shared_group;
+  // The user name is not a secret; the password is never printed, not even in part.
+  text += " username=" + (mqtt.username.empty() ? std::string("(none)") : mqtt.username) +
+          " password=" + (mqtt.password.empty() ? "(none)" : "(set)");
+  if (!mqtt.tls) {
+    text += " tls=off";
+  } else {
+    text += " tls=on ca_file=" +
+            (mqtt.tls->ca_file.empty() ? std::string("(system CAs)") : mqtt.tls->ca_file);
+    if (!mqtt.tls->cert_file.empty()) text += " cert_file=" + mqtt.tls->cert_file;
+    text += std::string(" verify=") + (mqtt.tls->verify ? "on" : "off");
+  }
+  return text + "\nkeep_alive=" + FormatDuration(mqtt.keep_alive) +
+         " connect_timeout=" + FormatDuration(mqtt.connect_timeout) +
+         " reconnect=" + FormatDuration(mqtt.reconnect_min) + ".." +
+         FormatDuration(mqtt.reconnect_max) + " max_payload=" + FormatSize(mqtt.max_payload) +
+         "\njournal=" + mqtt.journal_dir + " (max " + FormatSize(mqtt.journal_max_bytes) +
+         ", segments " + FormatSize(mqtt.journal_segment_bytes) + ", fsync " +
+         (mqtt.journal_fsync ? "on" : "off") + ")" +
+         "\nbatch_max_rows=" + std::to_string(mqtt.batch_max_rows) +
+         " batch_max_delay=" + FormatDuration(mqtt.batch_max_delay) +
+         " db_retry=" + FormatDuration(mqtt.db_retry_min) + ".." +
+         FormatDuration(mqtt.db_retry_max) +
+         "\ndevice_refresh=" + FormatDuration(mqtt.device_refresh) +
+         " max_devices=" + std::to_string(mqtt.max_devices) +
+         " command_timeout=" + FormatDuration(mqtt.command_timeout) +
+         " max_command_bytes=" + FormatSize(mqtt.max_command_bytes) +
+         "\nread_roles=" + JoinWords(mqtt.read_roles, ",") +
+         " write_roles=" + JoinWords(mqtt.write_roles, ",");
+}
+
+// "hr<40|>120": a reading below low or above high alerts; "off" without either bound.
+std::string DescribeThreshold(std::string_view vital, const ThresholdRange& range) {
+  std::string text(vital);
+  if (!range.low && !range.high) return text + "=off";
+  if (range.low) text += "<" + FormatNumber(*range.low);
+  if (range.low && range.high) text += "|";
+  if (range.high) text += ">" + FormatNumber(*range.high);
+  return text;
+}
+
+std::string SummarizeThresholds(const GatewaySettings& settings) {
+  if (!settings.mqtt) return "off (no mqtt: section)";
+  const ThresholdSettings& thresholds = settings.thresholds;
+  return "alert on " + DescribeThreshold("hr", thresholds.hr) + " " +
+         DescribeThreshold("spo2", thresholds.spo2) + " " +
+         DescribeThreshold("temp", thresholds.temp) + " " +
+         DescribeThreshold("bp_systolic", thresholds.bp_systolic) + " " +
+         DescribeThreshold("bp_diastolic", thresholds.bp_diastolic) +
+         "\nrearm=" + FormatDuration(thresholds.rearm);
+}
+
 // ---- The section table: adding a section is one parse function and one row here ----------
 
 using MappingParser = void (*)(SectionReader&, GatewaySettings&);
@@ -910,7 +1229,8 @@ struct SectionSpec {
 
 // Parsed in this order, whatever the file's order, and the cross-section checks rely on it:
 // a section may look at the settings of those above it (routes: at auth:, upstreams: and
-// timeouts:; upstreams: at timeouts: and circuit_breaker:; idempotency: at redis:).
+// timeouts:; upstreams: at timeouts: and circuit_breaker:; idempotency: at redis:; mqtt: at
+// auth:, realtime: and database:; thresholds: at mqtt:).
 constexpr auto kSections = std::to_array<SectionSpec>({
     {"service", true, ParseService, SummarizeService},
     {"log", false, ParseLog, SummarizeLog},
@@ -925,16 +1245,16 @@ constexpr auto kSections = std::to_array<SectionSpec>({
     {"redis", false, ParseRedis, SummarizeRedis},
     {"idempotency", false, ParseIdempotency, SummarizeIdempotency},
     {"realtime", false, ParseRealtime, SummarizeRealtime},
+    {"database", false, ParseDatabase, SummarizeDatabase},
+    {"mqtt", false, ParseMqtt, SummarizeMqtt},
+    {"thresholds", false, ParseThresholds, SummarizeThresholds},
 });
 
 // Sections of the designed surface whose adapters are not built yet.
 // Present in a file they are an error, not ignored: an operator must not believe that, say,
-// vitals thresholds are enforced when this build has no MQTT ingest. Move a name from here to
+// events are consumed when this build has no Kafka consumer. Move a name from here to
 // kSections when its adapter lands.
 constexpr auto kPlannedSections = std::to_array<std::string_view>({
-    "mqtt",
-    "thresholds",
-    "database",
     "kafka",
     "events",
     "rabbitmq",

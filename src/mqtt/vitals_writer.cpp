@@ -123,54 +123,72 @@ void VitalsWriter::Run() {
       }
       next_refresh_ = std::chrono::steady_clock::now() + settings_.device_refresh;
     }
-    std::vector<JournalEntry> entries =
-        journal_.Read(settings_.batch_max_rows, kMaxBatchBytes, stopping ? std::chrono::milliseconds(0) : kIdleWait);
-    if (entries.empty()) {
-      if (stopping) return;  // drained
-      continue;
-    }
-    // Fill the batch for up to batch_max_delay: fewer, larger transactions under load.
-    const auto fill_until = std::chrono::steady_clock::now() + settings_.batch_max_delay;
-    while (entries.size() < settings_.batch_max_rows && !stopping_) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          fill_until - std::chrono::steady_clock::now());
-      if (left.count() <= 0) break;
-      auto more = journal_.Read(settings_.batch_max_rows - entries.size(), kMaxBatchBytes, left);
-      if (more.empty()) break;
-      std::move(more.begin(), more.end(), std::back_inserter(entries));
-    }
     try {
-      WriteBatch(entries);
-      failures = 0;
+      if (!DrainOnce(stopping, failures) && stopping) return;  // drained
     } catch (const std::exception& error) {
-      metrics_.write_failures.Inc();
+      // The journal itself failed (a segment unreadable, the checkpoint not writable):
+      // nothing is lost, the same entries are read again after a pause.
+      log::Error("vitals writer: journal error; retrying", {{"error", error.what()}});
       journal_.Rewind();
-      const bool connection_lost = !database_.Connected();
-      ++failures;
-      log::Warn("vitals batch write failed; will retry",
-                {{"error", error.what()}, {"records", entries.size()}, {"attempt", failures}});
-      if (connection_lost || failures < kFailuresBeforeSplit) {
-        database_.Disconnect();
-        MarkDown(error.what());
-        Backoff();
-        continue;
-      }
-      // The database answers but refuses this batch: find the record it refuses.
-      std::vector<DeviceRecord> records;
-      for (const JournalEntry& entry : entries) {
-        if (auto record = DecodeRecord(entry.data)) records.push_back(std::move(*record));
-      }
-      try {
-        WriteOneByOne(records);
-        journal_.Commit(entries.back().end);
-        failures = 0;
-      } catch (const std::exception& split_error) {
-        database_.Disconnect();
-        MarkDown(split_error.what());
-        journal_.Rewind();
-        Backoff();
-      }
+      Backoff();
     }
+  }
+}
+
+bool VitalsWriter::DrainOnce(bool stopping, int& failures) {
+  std::vector<JournalEntry> entries =
+      journal_.Read(settings_.batch_max_rows, kMaxBatchBytes, stopping ? std::chrono::milliseconds(0) : kIdleWait);
+  if (entries.empty()) return false;
+  // Fill the batch for up to batch_max_delay: fewer, larger transactions under load.
+  const auto fill_until = std::chrono::steady_clock::now() + settings_.batch_max_delay;
+  while (entries.size() < settings_.batch_max_rows && !stopping_) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        fill_until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    auto more = journal_.Read(settings_.batch_max_rows - entries.size(), kMaxBatchBytes, left);
+    if (more.empty()) break;
+    std::move(more.begin(), more.end(), std::back_inserter(entries));
+  }
+  try {
+    WriteBatch(entries);
+    failures = 0;
+  } catch (const DatabaseError& error) {
+    metrics_.write_failures.Inc();
+    journal_.Rewind();
+    ++failures;
+    // A refused record's message may quote device text: log the SQLSTATE, not the text.
+    const bool invalid = error.kind() == DatabaseError::Kind::kInvalidRecord;
+    log::Warn("vitals batch write failed; will retry",
+              {{"error", invalid ? "record refused, sqlstate " + error.sqlstate()
+                                 : std::string(error.what())},
+               {"records", entries.size()}, {"attempt", failures}});
+    if (error.kind() == DatabaseError::Kind::kConnection) {
+      MarkDown(error.what());
+      Backoff();
+    } else if (invalid || failures >= kFailuresBeforeSplit) {
+      // The database answers but refuses this batch: find the record it refuses.
+      if (SplitBatch(entries)) failures = 0;
+    } else {
+      Backoff();  // a timeout, a lock: the same batch again shortly
+    }
+  }
+  return true;
+}
+
+bool VitalsWriter::SplitBatch(const std::vector<JournalEntry>& entries) {
+  std::vector<DeviceRecord> records;
+  for (const JournalEntry& entry : entries) {
+    if (auto record = DecodeRecord(entry.data)) records.push_back(std::move(*record));
+  }
+  try {
+    WriteOneByOne(records);
+    journal_.Commit(entries.back().end);
+    return true;
+  } catch (const DatabaseError& error) {
+    journal_.Rewind();
+    if (error.kind() == DatabaseError::Kind::kConnection) MarkDown(error.what());
+    Backoff();
+    return false;
   }
 }
 
@@ -211,8 +229,8 @@ void VitalsWriter::WriteOneByOne(const std::vector<DeviceRecord>& records) {
     try {
       database_.Write({record});
       continue;
-    } catch (const std::exception& error) {
-      if (!database_.Connected()) throw;
+    } catch (const DatabaseError& error) {
+      if (error.kind() != DatabaseError::Kind::kInvalidRecord) throw;
       Rejection refused;
       refused.id = core::NewUuid();
       refused.topic_kind = "stored";
@@ -223,7 +241,7 @@ void VitalsWriter::WriteOneByOne(const std::vector<DeviceRecord>& records) {
       std::visit([&](const auto& value) { refused.device_id = value.device_id; }, record);
       metrics_.CountRejection("stored", "db_refused");
       log::Error("PostgreSQL refused a journal record; kept in vitals_rejects",
-                 {{"device_id", refused.device_id}, {"error", error.what()}});
+                 {{"device_id", refused.device_id}, {"sqlstate", error.sqlstate()}});
       database_.Write({refused});  // throws again only if even that fails: retried later
     }
   }

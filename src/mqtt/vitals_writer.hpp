@@ -5,8 +5,8 @@
 // with back-off (db_retry_min .. db_retry_max) and the journal absorbs the backlog. On start
 // it migrates the schema, loads the device map, and replays whatever the journal still holds.
 //
-// A batch that PostgreSQL refuses although the connection is fine (a record it cannot take)
-// is written record by record; a record refused on its own is stored as a rejection
+// A batch that PostgreSQL refuses although the connection is fine (a record it cannot take,
+// or a third failure in a row) is written record by record; a record refused on its own is stored as a rejection
 // (reason "db_refused") so the rest moves on and nothing is dropped unrecorded.
 
 #include <atomic>
@@ -43,7 +43,11 @@ class VitalsWriter {
  private:
   void Run();
   bool EnsureConnected();
+  // Reads one batch from the journal and stores it; false when the journal had nothing.
+  bool DrainOnce(bool stopping, int& failures);
   void WriteBatch(std::vector<JournalEntry>& entries);
+  // Record by record after PostgreSQL refused the batch; true once committed.
+  bool SplitBatch(const std::vector<JournalEntry>& entries);
   void WriteOneByOne(const std::vector<DeviceRecord>& records);
   void MarkDown(const std::string& error);
   void Backoff();

@@ -240,7 +240,7 @@ struct MqttSettings {
   Duration reconnect_max{std::chrono::seconds(30)};
   std::size_t max_payload{4096};  // larger messages are rejected (counted, stored truncated)
   // Zero loss: a message is made durable here before the broker gets its PUBACK.
-  std::string journal_dir{"/var/lib/nilecare/journal"};
+  std::string journal_dir{"/var/lib/nilecare-gateway/journal"};
   std::size_t journal_max_bytes{std::size_t{1} << 30};  // full -> ingest pauses (no PUBACK)
   std::size_t journal_segment_bytes{std::size_t{64} << 20};
   bool journal_fsync{false};  // fsync each entry: survives power loss, costs throughput

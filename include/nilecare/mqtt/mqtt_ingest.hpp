@@ -13,7 +13,7 @@
 //   topic_root: devices            <root>/{id}/vitals|alerts|status in, <root>/{id}/commands out
 //   keep_alive: 30s, connect_timeout: 10s, reconnect_min: 1s, reconnect_max: 30s
 //   max_payload: 4096              larger messages are rejected (and kept, truncated)
-//   journal_dir: /var/lib/nilecare/journal   made durable here before the PUBACK
+//   journal_dir: /var/lib/nilecare-gateway/journal   made durable here before the PUBACK
 //   journal_max_bytes: 1GiB        backlog bound (PostgreSQL down): full -> no PUBACK, the
 //                                  broker holds further messages
 //   journal_segment_bytes: 64MiB, journal_fsync: false (true: survives power loss)

@@ -6,8 +6,10 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace {
@@ -195,10 +197,10 @@ TEST(LoaderTest, UnsupportedSectionIsAnError) {
   EXPECT_EQ(ProblemOf("service: {}\n\nkafka:\n  brokers: 127.0.0.1:9092\n"),
             "gw.yaml:3: kafka: this section is not supported by this build yet");
   const std::vector<std::string> problems =
-      ProblemsOf("service: {}\nmqtt: {}\nthresholds:\n  hr: {low: 40}\nevents: []\n");
+      ProblemsOf("service: {}\nrabbitmq: {}\nkafka:\n  brokers: 127.0.0.1:9092\nevents: []\n");
   EXPECT_EQ(problems, (std::vector<std::string>{
-                          "gw.yaml:2: mqtt: this section is not supported by this build yet",
-                          "gw.yaml:3: thresholds: this section is not supported by this build yet",
+                          "gw.yaml:2: rabbitmq: this section is not supported by this build yet",
+                          "gw.yaml:3: kafka: this section is not supported by this build yet",
                           "gw.yaml:5: events: this section is not supported by this build yet",
                       }));
   EXPECT_EQ(ProblemOf("service: {}\nhttp:\n  tls: {cert: a, key: b}\n"),
@@ -351,6 +353,19 @@ const std::vector<std::string> kShippedUpstreams{
 
 const std::string kTestSecret = "a-test-secret-of-at-least-32-bytes!";
 
+void ExpectDefaultThresholds(const nilecare::config::ThresholdSettings& t) {
+  const nilecare::config::ThresholdSettings built_in;
+  for (const auto& [name, range, expected] :
+       {std::tuple{"hr", t.hr, built_in.hr}, std::tuple{"spo2", t.spo2, built_in.spo2},
+        std::tuple{"temp", t.temp, built_in.temp},
+        std::tuple{"bp_systolic", t.bp_systolic, built_in.bp_systolic},
+        std::tuple{"bp_diastolic", t.bp_diastolic, built_in.bp_diastolic}}) {
+    EXPECT_EQ(range.low, expected.low) << name;
+    EXPECT_EQ(range.high, expected.high) << name;
+  }
+  EXPECT_EQ(t.rearm, built_in.rearm);
+}
+
 TEST(LoaderTest, ShippedGatewayConfigLoads) {
   const std::filesystem::path path = RepoConfig("gateway.yaml");
   ASSERT_TRUE(std::filesystem::exists(path)) << path;
@@ -426,6 +441,9 @@ TEST(LoaderTest, ShippedGatewayConfigLoads) {
   ASSERT_TRUE(defaults.idempotency);
   EXPECT_EQ(defaults.idempotency->ttl, built_in_idempotency.ttl);
   EXPECT_EQ(defaults.idempotency->max_stored_body, built_in_idempotency.max_stored_body);
+  // The device sections are there to uncomment (see ShippedGatewayConfigDeviceSections).
+  EXPECT_FALSE(defaults.database.has_value());
+  EXPECT_FALSE(defaults.mqtt.has_value());
 
   const GatewaySettings from_env =
       LoadFile(path.string(), FakeEnv({
@@ -489,12 +507,99 @@ TEST(LoaderTest, ShippedDevConfigLoads) {
   ASSERT_TRUE(s.redis && s.idempotency);
   EXPECT_EQ(s.redis->url, "redis://127.0.0.1:6379");
 
+  // Device vitals on the dev stack's PostgreSQL and mosquitto, thresholds as built in.
+  ASSERT_TRUE(s.database && s.mqtt);
+  EXPECT_EQ(s.database->url, "postgres://nilecare:nilecare@127.0.0.1:5432/nilecare");
+  EXPECT_EQ(s.mqtt->urls, (std::vector<std::string>{"tcp://127.0.0.1:1883"}));
+  EXPECT_EQ(s.mqtt->journal_dir, ".local/journal");
+  EXPECT_EQ(s.mqtt->username, "");
+  ExpectDefaultThresholds(s.thresholds);
+
   // The local stack's variables are picked up.
+  const std::string test_pg = "postgres://nilecare:nilecare@127.0.0.1:25432/nilecare";
   const GatewaySettings env = LoadFile(
       path.string(), FakeEnv({{"JWT_SECRET", kTestSecret},
-                              {"NILECARE_REDIS_URL", "redis://127.0.0.1:26379"}}));
+                              {"NILECARE_REDIS_URL", "redis://127.0.0.1:26379"},
+                              {"NILECARE_PG_URL", test_pg},
+                              {"NILECARE_MQTT_URL", "tcp://127.0.0.1:21883"}}));
   EXPECT_EQ(env.auth->jwt->secret, kTestSecret);
   EXPECT_EQ(env.redis->url, "redis://127.0.0.1:26379");
+  EXPECT_EQ(env.database->url, test_pg);
+  EXPECT_EQ(env.mqtt->urls, (std::vector<std::string>{"tcp://127.0.0.1:21883"}));
+}
+
+// The production file's commented-out device sections, uncommented, load and are the
+// defaults of settings.hpp: what the file documents is what the gateway does.
+TEST(LoaderTest, ShippedGatewayConfigDeviceSections) {
+  const std::filesystem::path path = RepoConfig("gateway.yaml");
+  std::ifstream file(path);
+  ASSERT_TRUE(file) << path;
+  std::string text;
+  bool in_block = false;
+  int uncommented = 0;
+  for (std::string line; std::getline(file, line);) {
+    if (line == "# database:" || line == "# mqtt:" || line == "# thresholds:") in_block = true;
+    if (in_block && line.rfind("# ", 0) == 0) {
+      line.erase(0, 2);
+      ++uncommented;
+    } else {
+      in_block = false;
+    }
+    text += line + "\n";
+  }
+  ASSERT_GT(uncommented, 40) << text;
+  const GatewaySettings s = LoadString(
+      text, path.string(),
+      FakeEnv({{"JWT_SECRET", kTestSecret},
+               {"NILECARE_PG_URL", "postgres://gw:pw@db.internal:5432/nilecare"}}));
+  EXPECT_TRUE(s.warnings.empty()) << ::testing::PrintToString(s.warnings);
+
+  ASSERT_TRUE(s.database.has_value());
+  const nilecare::config::DatabaseSettings db;
+  EXPECT_EQ(s.database->url, "postgres://gw:pw@db.internal:5432/nilecare");
+  EXPECT_EQ(s.database->connect_timeout, db.connect_timeout);
+  EXPECT_EQ(s.database->statement_timeout, db.statement_timeout);
+  EXPECT_EQ(s.database->query_connections, db.query_connections);
+  EXPECT_EQ(s.database->max_pending_queries, db.max_pending_queries);
+  EXPECT_EQ(s.database->timescale, db.timescale);
+
+  ASSERT_TRUE(s.mqtt.has_value());
+  const nilecare::config::MqttSettings mqtt;
+  const nilecare::config::MqttSettings& m = *s.mqtt;
+  EXPECT_EQ(m.urls, mqtt.urls);
+  EXPECT_EQ(m.client_id, mqtt.client_id);
+  EXPECT_EQ(m.username, mqtt.username);
+  EXPECT_EQ(m.password, mqtt.password);
+  EXPECT_EQ(m.tls.has_value(), mqtt.tls.has_value());
+  EXPECT_EQ(m.shared_group, mqtt.shared_group);
+  EXPECT_EQ(m.topic_root, mqtt.topic_root);
+  EXPECT_EQ(m.keep_alive, mqtt.keep_alive);
+  EXPECT_EQ(m.connect_timeout, mqtt.connect_timeout);
+  EXPECT_EQ(m.reconnect_min, mqtt.reconnect_min);
+  EXPECT_EQ(m.reconnect_max, mqtt.reconnect_max);
+  EXPECT_EQ(m.max_payload, mqtt.max_payload);
+  EXPECT_EQ(m.journal_dir, mqtt.journal_dir);
+  EXPECT_EQ(m.journal_max_bytes, mqtt.journal_max_bytes);
+  EXPECT_EQ(m.journal_segment_bytes, mqtt.journal_segment_bytes);
+  EXPECT_EQ(m.journal_fsync, mqtt.journal_fsync);
+  EXPECT_EQ(m.batch_max_rows, mqtt.batch_max_rows);
+  EXPECT_EQ(m.batch_max_delay, mqtt.batch_max_delay);
+  EXPECT_EQ(m.db_retry_min, mqtt.db_retry_min);
+  EXPECT_EQ(m.db_retry_max, mqtt.db_retry_max);
+  EXPECT_EQ(m.device_refresh, mqtt.device_refresh);
+  EXPECT_EQ(m.max_devices, mqtt.max_devices);
+  EXPECT_EQ(m.command_timeout, mqtt.command_timeout);
+  EXPECT_EQ(m.max_command_bytes, mqtt.max_command_bytes);
+  EXPECT_EQ(m.read_roles, mqtt.read_roles);
+  EXPECT_EQ(m.write_roles, mqtt.write_roles);
+
+  ExpectDefaultThresholds(s.thresholds);
+
+  // The password is never in the summary.
+  const std::string summary = Summary(s);
+  EXPECT_NE(summary.find("url=postgres://(set)@db.internal:5432/nilecare"), std::string::npos)
+      << summary;
+  EXPECT_EQ(summary.find("gw:pw"), std::string::npos) << summary;
 }
 
 TEST(LoaderTest, SummaryShowsEffectiveSettings) {
@@ -507,7 +612,8 @@ TEST(LoaderTest, SummaryShowsEffectiveSettings) {
   EXPECT_NE(summary.find("listen=[::1]:0"), std::string::npos) << summary;
   EXPECT_NE(summary.find("max_body=1MB"), std::string::npos) << summary;
   EXPECT_NE(summary.find("idle_timeout=65s"), std::string::npos) << summary;
-  EXPECT_NE(summary.find("not in this build: mqtt,"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("not in this build: kafka, events, rabbitmq\n"), std::string::npos)
+      << summary;
   EXPECT_EQ(summary.back(), '\n');
 }
 

@@ -852,7 +852,10 @@ idempotency: {}
                    connect_timeout=2s command_timeout=1s
   idempotency:     ttl=24h max_stored_body=1MiB
   realtime:        off
-  not in this build: mqtt, thresholds, database, kafka, events, rabbitmq
+  database:        off
+  mqtt:            off
+  thresholds:      off (no mqtt: section)
+  not in this build: kafka, events, rabbitmq
 )");
   EXPECT_EQ(summary.find("a-very-secret"), std::string::npos) << summary;
   EXPECT_EQ(summary.find("pw-123"), std::string::npos) << summary;
@@ -868,6 +871,10 @@ TEST(RestSectionsTest, SummaryOfAbsentSections) {
            "  rate_limit:      off\n",
            "  redis:           off\n",
            "  idempotency:     off\n",
+           "  realtime:        off\n",
+           "  database:        off\n",
+           "  mqtt:            off\n",
+           "  thresholds:      off (no mqtt: section)\n",
        }) {
     EXPECT_NE(summary.find(expected), std::string::npos) << expected << "\nin:\n" << summary;
   }
