@@ -6,7 +6,8 @@ find_package(nlohmann_json 3.11 REQUIRED)
 find_package(spdlog 1.10 REQUIRED)
 find_package(yaml-cpp 0.7 REQUIRED)
 find_package(PahoMqttCpp 1.2 REQUIRED)  # PahoMqttCpp::paho-mqttpp3 (nilecare-devsim)
-# The C API for the ingest: its message callback can decline a message (no PUBACK).
+# The C API for the ingest: no per-message copy into a shared message object, and the
+# handle's lifetime under our control (src/mqtt/mqtt_connection.hpp).
 find_package(eclipse-paho-mqtt-c 1.3 REQUIRED)  # eclipse-paho-mqtt-c::paho-mqtt3as
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(RDKAFKA REQUIRED IMPORTED_TARGET rdkafka)

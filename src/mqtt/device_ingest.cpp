@@ -1,5 +1,7 @@
 #include "device_ingest.hpp"
 
+#include <thread>
+
 #include "nilecare/core/ids.hpp"
 #include "nilecare/observability/log.hpp"
 
@@ -9,9 +11,10 @@ using json = nlohmann::json;
 
 namespace {
 
-// How long one callback waits for journal space before handing the message back to Paho
-// unacknowledged (Paho calls again): bounded, so the client's other work is not starved.
-constexpr auto kJournalWait = std::chrono::seconds(1);
+// How often a callback waiting for journal space looks whether the gateway is stopping.
+constexpr auto kJournalWaitSlice = std::chrono::milliseconds(100);
+// After a journal write error (disk full, EIO), the same message is tried again this late.
+constexpr auto kJournalErrorPause = std::chrono::seconds(1);
 constexpr auto kLogInterval = std::chrono::seconds(1);
 
 const std::vector<std::string> kAlertRoles = {"role:doctor", "role:nurse"};
@@ -62,7 +65,7 @@ DeviceIngest::DeviceIngest(const config::MqttSettings& settings,
   limits_.max_payload = settings.max_payload;
 }
 
-bool DeviceIngest::OnMessage(std::string_view topic, std::string_view payload) {
+void DeviceIngest::OnMessage(std::string_view topic, std::string_view payload) {
   const TimePoint now = Now();
   const auto device_topic = ParseDeviceTopic(topic, settings_.topic_root);
   if (!device_topic) {
@@ -75,10 +78,9 @@ bool DeviceIngest::OnMessage(std::string_view topic, std::string_view payload) {
     case TopicKind::kAlerts: return HandleAlert(device_topic->device_id, payload, now);
     case TopicKind::kStatus: return HandleStatus(device_topic->device_id, payload, now);
   }
-  return Reject(device_topic->device_id, "unknown", "bad_topic", payload, now);
 }
 
-bool DeviceIngest::HandleVitals(const std::string& device_id, std::string_view payload,
+void DeviceIngest::HandleVitals(const std::string& device_id, std::string_view payload,
                                 TimePoint now) {
   auto parsed = ParseVitals(device_id, payload, now, limits_);
   if (auto* reason = std::get_if<RejectReason>(&parsed)) {
@@ -86,7 +88,7 @@ bool DeviceIngest::HandleVitals(const std::string& device_id, std::string_view p
   }
   auto& reading = std::get<VitalsReading>(parsed);
   if (reading.patient_id.empty()) reading.patient_id = directory_.PatientOf(device_id);
-  if (!Append(reading)) return false;
+  Append(reading);
   metrics_.vitals_accepted.Inc();
 
   // Alerts are journaled too (device_alerts keeps what clinicians were told), after the
@@ -103,11 +105,11 @@ bool DeviceIngest::HandleVitals(const std::string& device_id, std::string_view p
     alert.value = breach.value;
     alert.message = DescribeBreach(breach);
     alert.at = now;
-    if (!Append(alert)) return false;  // the reading is kept; the redelivery re-alerts
+    Append(alert);
     alerts.push_back(std::move(alert));
   }
 
-  if (sink_ == nullptr) return true;
+  if (sink_ == nullptr) return;
   if (reading.patient_id.empty()) {
     metrics_.unmapped_readings.Inc();
   } else {
@@ -132,10 +134,9 @@ bool DeviceIngest::HandleVitals(const std::string& device_id, std::string_view p
               {{"device_id", device_id}, {"alert_type", breach.alert_type},
                {"alert_id", alerts[i].id}});
   }
-  return true;
 }
 
-bool DeviceIngest::HandleAlert(const std::string& device_id, std::string_view payload,
+void DeviceIngest::HandleAlert(const std::string& device_id, std::string_view payload,
                                TimePoint now) {
   auto parsed = ParseAlert(device_id, payload, now, limits_);
   if (auto* reason = std::get_if<RejectReason>(&parsed)) {
@@ -144,11 +145,11 @@ bool DeviceIngest::HandleAlert(const std::string& device_id, std::string_view pa
   auto& alert = std::get<DeviceAlert>(parsed);
   alert.id = core::NewUuid();
   if (alert.patient_id.empty()) alert.patient_id = directory_.PatientOf(device_id);
-  if (!Append(alert)) return false;
+  Append(alert);
   metrics_.alerts_accepted.Inc();
   log::Warn("device alert", {{"device_id", device_id}, {"alert_type", alert.alert_type},
                              {"severity", alert.severity}, {"alert_id", alert.id}});
-  if (sink_ == nullptr) return true;
+  if (sink_ == nullptr) return;
   json data = {{"patient_id", alert.patient_id},
                {"device_id", device_id},
                {"alert_type", alert.alert_type},
@@ -164,17 +165,16 @@ bool DeviceIngest::HandleAlert(const std::string& device_id, std::string_view pa
     // Warnings inform the nurses' station; only critical alarms demand an acknowledgement.
     sink_->Emit({"role:nurse"}, "device:alert", data);
   }
-  return true;
 }
 
-bool DeviceIngest::HandleStatus(const std::string& device_id, std::string_view payload,
+void DeviceIngest::HandleStatus(const std::string& device_id, std::string_view payload,
                                 TimePoint now) {
   auto parsed = ParseStatus(device_id, payload, now, limits_);
   if (auto* reason = std::get_if<RejectReason>(&parsed)) {
     return Reject(device_id, "status", *reason, payload, now);
   }
   const auto& status = std::get<DeviceStatus>(parsed);
-  if (!Append(status)) return false;
+  Append(status);
   metrics_.statuses_accepted.Inc();
   log::Info("device status", {{"device_id", device_id}, {"status", status.status}});
   if (sink_ != nullptr) {
@@ -185,10 +185,9 @@ bool DeviceIngest::HandleStatus(const std::string& device_id, std::string_view p
     if (!patient.empty()) data["patient_id"] = patient;
     sink_->Emit({"role:nurse"}, "device:status", data);
   }
-  return true;
 }
 
-bool DeviceIngest::Reject(std::string device_id, std::string_view topic_kind,
+void DeviceIngest::Reject(std::string device_id, std::string_view topic_kind,
                           std::string_view reason, std::string_view payload,
                           TimePoint received_at) {
   Rejection rejection;
@@ -199,23 +198,48 @@ bool DeviceIngest::Reject(std::string device_id, std::string_view topic_kind,
   rejection.payload = std::string(payload.substr(0, settings_.max_payload));
   rejection.payload_size = payload.size();
   rejection.received_at = received_at;
-  if (!Append(rejection)) return false;
+  Append(rejection);
   metrics_.CountRejection(topic_kind, reason);
   LogRejection(rejection.device_id, topic_kind, reason, payload.size());
-  return true;
 }
 
-bool DeviceIngest::Append(const DeviceRecord& record) {
+void DeviceIngest::Append(const DeviceRecord& record) {
   const std::string entry = EncodeRecord(record);
   const auto started = std::chrono::steady_clock::now();
-  const bool appended = !aborted_ && journal_.AppendUntil(entry, started + kJournalWait);
-  if (!appended) {
-    metrics_.not_acked.Inc();
-    return false;
+  bool counted = false;
+  while (true) {
+    try {
+      if (journal_.AppendUntil(entry, std::chrono::steady_clock::now() + kJournalWaitSlice)) break;
+    } catch (const std::exception& error) {
+      // Disk full, EIO: not durable, so not acknowledged. Try again; the error is loud.
+      log::Error("mqtt journal write failed; the message waits (not acknowledged)",
+                 {{"error", error.what()}});
+      metrics_.journal_errors.Inc();
+      waiting_ = true;
+      std::this_thread::sleep_for(kJournalErrorPause);
+    }
+    // Full (PostgreSQL has been away long enough to fill journal_max_bytes): wait. Paho
+    // reads nothing more meanwhile, so the broker keeps the rest.
+    waiting_ = true;
+    if (!counted) {
+      metrics_.journal_waits.Inc();
+      counted = true;
+    }
+    if (aborted_) {
+      holding_ = true;
+      Hold();
+    }
   }
+  waiting_ = false;
   metrics_.journal_append_seconds.Observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-  return true;
+}
+
+void DeviceIngest::Hold() {
+  // The gateway is stopping and this message is not durable. Returning would let Paho send
+  // the PUBACK, so this thread parks until the process exits; the broker redelivers the
+  // message to the next session. Touches nothing: the objects around it may be gone.
+  while (true) std::this_thread::sleep_for(std::chrono::hours(1));
 }
 
 void DeviceIngest::LogRejection(std::string_view device_id, std::string_view topic_kind,

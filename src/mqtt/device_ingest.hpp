@@ -3,10 +3,15 @@
 // durable in the journal, then raise threshold alerts and push it live. No Paho and no
 // PostgreSQL here, so tests drive it directly with a journal in a temp dir and a fake sink.
 //
-// Order matters: the record is journaled before OnMessage returns true (and so before
-// Paho's PUBACK); the push to clinicians follows the journal write and never waits for
-// PostgreSQL. A message that fails validation is journaled as a rejection (and so stored in
-// vitals_rejects) and acknowledged: redelivering it would fail the same way.
+// Order matters: the record is journaled before OnMessage returns, and Paho sends the PUBACK
+// when its callback returns — whatever the callback answers (checked in Paho C 1.3's
+// MQTTProtocol_handlePublishes: processPublication, then the PUBACK). So OnMessage returns
+// only once the message is durable: a full journal or a failing disk makes it wait, and
+// while the gateway stops it never returns (Hold()), leaving the message unacknowledged with
+// the broker, which redelivers it to the next session. The push to clinicians follows the
+// journal write and never waits for PostgreSQL. A message that fails validation is journaled
+// as a rejection (and so stored in vitals_rejects) and acknowledged: redelivering it would
+// fail the same way.
 
 #include <atomic>
 #include <chrono>
@@ -37,20 +42,26 @@ class DeviceIngest {
                Journal& journal, DeviceDirectory& directory, realtime::RoomSink* sink,
                IngestMetrics& metrics);
 
-  // Paho's message handler. true = durable (or durably rejected): acknowledge it. false =
-  // not durable yet (journal full, stopping): leave it unacknowledged.
-  bool OnMessage(std::string_view topic, std::string_view payload);
+  // Paho's message handler: returns once the message is durable (or durably rejected).
+  void OnMessage(std::string_view topic, std::string_view payload);
 
-  // From now on a full journal makes OnMessage give up at once (the gateway is stopping).
+  // The gateway is stopping: a callback that is waiting for journal space (or one that
+  // starts waiting) holds for good instead of returning.
   void Abort() { aborted_ = true; }
+  // A callback is waiting for the journal (full, or failing): health and shutdown ask.
+  bool Waiting() const { return waiting_.load(); }
+  // A callback is parked for good (after Abort): the connection must be abandoned, not
+  // closed, or Paho would acknowledge what it holds.
+  bool Holding() const { return holding_.load(); }
 
  private:
-  bool Append(const DeviceRecord& record);
-  bool Reject(std::string device_id, std::string_view topic_kind, std::string_view reason,
+  void Append(const DeviceRecord& record);
+  [[noreturn]] void Hold();
+  void Reject(std::string device_id, std::string_view topic_kind, std::string_view reason,
               std::string_view payload, TimePoint received_at);
-  bool HandleVitals(const std::string& device_id, std::string_view payload, TimePoint now);
-  bool HandleAlert(const std::string& device_id, std::string_view payload, TimePoint now);
-  bool HandleStatus(const std::string& device_id, std::string_view payload, TimePoint now);
+  void HandleVitals(const std::string& device_id, std::string_view payload, TimePoint now);
+  void HandleAlert(const std::string& device_id, std::string_view payload, TimePoint now);
+  void HandleStatus(const std::string& device_id, std::string_view payload, TimePoint now);
   void LogRejection(std::string_view device_id, std::string_view topic_kind,
                     std::string_view reason, std::size_t size);
 
@@ -62,6 +73,8 @@ class DeviceIngest {
   IngestMetrics& metrics_;
   ThresholdMonitor thresholds_;
   std::atomic<bool> aborted_{false};
+  std::atomic<bool> waiting_{false};
+  std::atomic<bool> holding_{false};
 
   // One log line per rejection reason per second at most: 10,000 malformed messages must
   // not become 10,000 log lines (the counter has the exact number).

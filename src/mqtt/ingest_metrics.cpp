@@ -16,9 +16,11 @@ IngestMetrics::IngestMetrics(observability::MetricsRegistry& r)
       unmapped_readings(r.GetCounter(
           "nilecare_mqtt_unmapped_readings_total",
           "Readings from devices mapped to no patient: stored, not pushed to a patient room")),
-      not_acked(r.GetCounter("nilecare_mqtt_messages_not_acked_total",
-                             "Messages handed back to the MQTT client unacknowledged (journal "
-                             "full or stopping); the broker redelivers them")),
+      journal_waits(r.GetCounter("nilecare_mqtt_journal_waits_total",
+                                 "Messages that waited for journal space (journal full): "
+                                 "their PUBACK waits with them")),
+      journal_errors(r.GetCounter("nilecare_mqtt_journal_errors_total",
+                                  "Journal write failures (disk full, EIO); retried, never acked")),
       threshold_alerts(r.GetCounter("nilecare_vitals_threshold_alerts_total",
                                     "alert:critical raised by vitals thresholds")),
       pushes(r.GetCounter("nilecare_vitals_pushes_total",

@@ -18,7 +18,8 @@ struct IngestMetrics {
   observability::Counter& alerts_accepted;
   observability::Counter& statuses_accepted;
   observability::Counter& unmapped_readings;  // no patient id: stored, not pushed
-  observability::Counter& not_acked;          // handed back to Paho unacknowledged
+  observability::Counter& journal_waits;   // messages that had to wait for journal space
+  observability::Counter& journal_errors;  // journal write failures (retried)
   observability::Counter& threshold_alerts;
   observability::Counter& pushes;
   observability::Histogram& journal_append_seconds;

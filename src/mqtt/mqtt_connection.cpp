@@ -42,14 +42,13 @@ struct MqttConnection::Callbacks {
         topic, topic_length > 0 ? static_cast<std::size_t>(topic_length) : std::strlen(topic));
     const std::string_view payload(static_cast<const char*>(message->payload),
                                    static_cast<std::size_t>(message->payloadlen));
-    bool handled = false;
     try {
-      handled = self->on_message_(topic_view, payload);
+      self->on_message_(topic_view, payload);  // returns once the message is durable
     } catch (const std::exception& error) {
-      // Not handled means not acknowledged: the broker keeps the message.
+      // The handler journals before anything that can throw (the push to clinicians), so
+      // what is lost here is a push, not a reading.
       log::Error("mqtt message handler failed", {{"error", error.what()}});
     }
-    if (!handled) return 0;  // Paho keeps `message` and `topic` and calls again
     MQTTAsync_freeMessage(&message);
     MQTTAsync_free(topic);
     return 1;
@@ -133,6 +132,7 @@ MqttConnection::~MqttConnection() { Stop(std::chrono::milliseconds(0)); }
 
 void MqttConnection::Start() {
   retry_thread_ = std::thread([this] { RetryLoop(); });
+  publish_thread_ = std::thread([this] { PublishLoop(); });
   Connect();
 }
 
@@ -200,19 +200,49 @@ void MqttConnection::Subscribe() {
   }
 }
 
-void MqttConnection::Publish(const std::string& topic, std::string_view payload, int qos,
-                             bool retained, PublishDone done) {
-  auto context = std::make_unique<PublishContext>(PublishContext{std::move(done)});
+void MqttConnection::Publish(std::string topic, std::string payload, int qos, bool retained,
+                             PublishDone done) {
+  {
+    std::lock_guard lock(publish_mutex_);
+    if (!publisher_stopping_ && outgoing_.size() < kMaxQueuedPublishes) {
+      outgoing_.push_back({std::move(topic), std::move(payload), qos, retained, std::move(done)});
+      publish_wake_.notify_one();
+      return;
+    }
+  }
+  done(false, "too many messages waiting to be published");
+}
+
+void MqttConnection::PublishLoop() {
+  std::unique_lock lock(publish_mutex_);
+  while (true) {
+    publish_wake_.wait(lock, [this] { return publisher_stopping_ || !outgoing_.empty(); });
+    if (publisher_stopping_) break;
+    Outgoing message = std::move(outgoing_.front());
+    outgoing_.pop_front();
+    lock.unlock();
+    Send(message);
+    lock.lock();
+  }
+  std::deque<Outgoing> left;
+  left.swap(outgoing_);
+  lock.unlock();
+  for (Outgoing& message : left) message.done(false, "the gateway is stopping");
+}
+
+void MqttConnection::Send(Outgoing& outgoing) {
+  auto context = std::make_unique<PublishContext>(PublishContext{std::move(outgoing.done)});
   MQTTAsync_message message = MQTTAsync_message_initializer;
-  message.payload = const_cast<char*>(payload.data());
-  message.payloadlen = static_cast<int>(payload.size());
-  message.qos = qos;
-  message.retained = retained ? 1 : 0;
+  message.payload = outgoing.payload.data();
+  message.payloadlen = static_cast<int>(outgoing.payload.size());
+  message.qos = outgoing.qos;
+  message.retained = outgoing.retained ? 1 : 0;
   MQTTAsync_responseOptions response = MQTTAsync_responseOptions_initializer;
   response.onSuccess = &Callbacks::OnPublished;
   response.onFailure = &Callbacks::OnPublishFailure;
   response.context = context.get();
-  const int rc = MQTTAsync_sendMessage(native_->handle, topic.c_str(), &message, &response);
+  // Paho copies the message before returning.
+  const int rc = MQTTAsync_sendMessage(native_->handle, outgoing.topic.c_str(), &message, &response);
   if (rc != MQTTASYNC_SUCCESS) {
     context->done(false, MQTTAsync_strerror(rc));
     return;
@@ -220,14 +250,28 @@ void MqttConnection::Publish(const std::string& topic, std::string_view payload,
   context.release();  // owned by the callback now
 }
 
-void MqttConnection::Stop(std::chrono::milliseconds timeout) {
+void MqttConnection::Stop(std::chrono::milliseconds timeout, bool abandon) {
   if (native_ == nullptr || native_->handle == nullptr) return;
   {
     std::lock_guard lock(retry_mutex_);
     stopping_ = true;
     retry_wake_.notify_all();
   }
+  {
+    std::lock_guard lock(publish_mutex_);
+    publisher_stopping_ = true;
+    publish_wake_.notify_all();
+  }
+  if (abandon) {
+    // Both threads may be stuck behind Paho's lock, which the parked handler holds.
+    if (retry_thread_.joinable()) retry_thread_.detach();
+    if (publish_thread_.joinable()) publish_thread_.detach();
+    connected_ = false;
+    static_cast<void>(native_.release());  // the handle and its strings stay valid to the end
+    return;
+  }
   if (retry_thread_.joinable()) retry_thread_.join();
+  if (publish_thread_.joinable()) publish_thread_.join();
   if (MQTTAsync_isConnected(native_->handle)) {
     MQTTAsync_disconnectOptions options = MQTTAsync_disconnectOptions_initializer;
     options.timeout = static_cast<int>(timeout.count());

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <thread>
+
 #include "device_api.hpp"
 #include "device_directory.hpp"
 #include "device_ingest.hpp"
@@ -19,6 +21,7 @@ namespace {
 // journal for the next start.
 constexpr auto kFinalDrain = std::chrono::seconds(5);
 constexpr auto kDisconnectTimeout = std::chrono::seconds(1);
+constexpr auto kParkWait = std::chrono::seconds(1);
 constexpr double kJournalWarnFraction = 0.8;
 
 std::vector<std::string> Subscriptions(const config::MqttSettings& settings) {
@@ -122,7 +125,7 @@ void MqttIngest::Start() {
   impl.connection = std::make_unique<MqttConnection>(
       settings, settings.client_id, Subscriptions(settings),
       [raw](std::string_view topic, std::string_view payload) {
-        return raw->ingest->OnMessage(topic, payload);
+        raw->ingest->OnMessage(topic, payload);
       },
       [raw](bool connected, std::string_view detail) {
         raw->metrics.mqtt_connected.Set(connected ? 1 : 0);
@@ -149,8 +152,27 @@ void MqttIngest::Stop() {
   if (impl.stopping.exchange(true)) return;
   // Order: stop taking messages (whatever is journaled was acknowledged, whatever is not
   // stays with the broker), then give the writer a moment to store the journal, then close.
-  if (impl.ingest) impl.ingest->Abort();
-  if (impl.connection) impl.connection->Stop(kDisconnectTimeout);
+  bool abandon = false;
+  if (impl.ingest) {
+    impl.ingest->Abort();
+    // A callback waiting for journal space parks within kParkWait: its message must never
+    // be acknowledged, so the connection is abandoned rather than closed.
+    const auto deadline = std::chrono::steady_clock::now() + kParkWait;
+    while (impl.ingest->Waiting() && !impl.ingest->Holding() &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    abandon = impl.ingest->Holding();
+  }
+  if (impl.connection) {
+    impl.connection->Stop(kDisconnectTimeout, abandon);
+    if (abandon) {
+      log::Warn("mqtt: stopping with a full journal; the message being received stays "
+                "unacknowledged with the broker, which redelivers it at the next start");
+      // Paho's threads still reference the connection: it lives until the process exits.
+      static_cast<void>(impl.connection.release());
+    }
+  }
   if (impl.writer) impl.writer->Stop(std::chrono::steady_clock::now() + kFinalDrain);
   if (impl.journal) {
     const JournalStats stats = impl.journal->Stats();
@@ -180,8 +202,8 @@ core::ComponentHealth MqttIngest::Health() const {
     problems.push_back(fmt::format("database unavailable, journal holds {} readings",
                                    stats.pending_entries));
   }
-  if (stats.full) {
-    problems.push_back("journal full: messages are left with the broker");
+  if (stats.full || impl.ingest->Waiting()) {
+    problems.push_back("journal full or failing: ingest paused, the broker holds new messages");
   } else if (static_cast<double>(stats.pending_bytes) >=
              kJournalWarnFraction * static_cast<double>(impl.mqtt.journal_max_bytes)) {
     problems.push_back(fmt::format("journal {}% full",

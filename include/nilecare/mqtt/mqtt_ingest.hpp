@@ -14,8 +14,8 @@
 //   keep_alive: 30s, connect_timeout: 10s, reconnect_min: 1s, reconnect_max: 30s
 //   max_payload: 4096              larger messages are rejected (and kept, truncated)
 //   journal_dir: /var/lib/nilecare-gateway/journal   made durable here before the PUBACK
-//   journal_max_bytes: 1GiB        backlog bound (PostgreSQL down): full -> no PUBACK, the
-//                                  broker holds further messages
+//   journal_max_bytes: 1GiB        backlog bound (PostgreSQL down): full -> the callback
+//                                  waits, no PUBACK, the broker holds further messages
 //   journal_segment_bytes: 64MiB, journal_fsync: false (true: survives power loss)
 //   batch_max_rows: 5000, batch_max_delay: 20ms   COPY batches into device_vitals
 //   db_retry_min: 200ms, db_retry_max: 5s         writer back-off while PostgreSQL is down
