@@ -13,13 +13,18 @@
 //   postJson(url, body, hdrs)  fetch POST with a JSON body -> { status, body, text }
 //   openRawWebSocket(url, o)   hand-driven Engine.IO WebSocket (npm ws) for malformed input
 //   rawPolling(url)            hand-driven Engine.IO long-polling session (fetch)
+//   requestJson(url, opts)     fetch any method with an optional JSON body, under a deadline
+//   loadStackEnv(keys)         the KEY=VALUE lines of NILECARE_STACK_ENV (scripts/stack.sh)
+//   runCommand(file, args, o)  run a program (no shell) -> { code, signal, stdout, stderr }
+//   freePort()                 a TCP port on 127.0.0.1 that was free a moment ago
 //
 // The binary comes from NILECARE_GATEWAY_BIN (ctest sets it), else ../../build/nilecare-gateway
 // relative to this file. Works on Node 18+.
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -413,4 +418,91 @@ export function rawPolling(baseUrl, { path = '/socket.io/', timeout = 5_000 } = 
     request,
   };
   return session;
+}
+
+// ---- generic helpers for tests that need more than Socket.IO ----------------------------------
+
+// fetch with any method: opts { method = 'GET', body (object -> JSON, string as is), headers,
+// timeout = 10 s }. -> { status, body (parsed JSON or undefined), text, headers }.
+export async function requestJson(url, { method = 'GET', body, headers = {}, timeout = 10_000 } = {}) {
+  const init = { method, headers: { ...headers }, signal: AbortSignal.timeout(timeout) };
+  if (body !== undefined) {
+    init.headers['content-type'] ??= 'application/json';
+    init.body = typeof body === 'string' ? body : JSON.stringify(body);
+  }
+  const res = await fetch(url, init);
+  const text = await res.text();
+  let parsed;
+  try { parsed = JSON.parse(text); } catch { parsed = undefined; }
+  return { status: res.status, body: parsed, text, headers: res.headers };
+}
+
+// The stack.env that scripts/stack.sh writes, named by NILECARE_STACK_ENV, as an object.
+// Throws a message saying what to do when the variable, the file or one of `required` is
+// missing (a test must fail clearly, not skip).
+export function loadStackEnv(required = []) {
+  const file = process.env.NILECARE_STACK_ENV;
+  if (!file) {
+    throw new Error('NILECARE_STACK_ENV is not set: point it at the stack.env that ' +
+                    '`scripts/stack.sh --profile test up` wrote (build/stack-test/stack.env)');
+  }
+  let text;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read NILECARE_STACK_ENV=${file} (is the stack up?): ${err.message}`);
+  }
+  const values = {};
+  for (const line of text.split('\n')) {
+    const match = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
+    if (match) values[match[1]] = match[2];
+  }
+  for (const key of required) {
+    if (!values[key]) {
+      throw new Error(`${key} is missing from ${file}: its server was not started or is down ` +
+                      '(scripts/stack.sh --profile test status)');
+    }
+  }
+  return values;
+}
+
+// Runs `file` with `args` (no shell). Resolves on exit (not on the end of its output, which a
+// daemon it started may keep open) with { code, signal, stdout, stderr }; rejects when it
+// cannot be started or does not exit within `timeout` (it is then killed).
+export function runCommand(file, args = [], { timeout = 30_000, env, cwd } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, {
+      stdio: ['ignore', 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : process.env, cwd,
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk) => { stdout += chunk; });
+    child.stderr.setEncoding('utf8').on('data', (chunk) => { stderr += chunk; });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${file} ${args.join(' ')}: no exit within ${timeout} ms\n${stdout}${stderr}`));
+    }, timeout);
+    child.once('error', (err) => { clearTimeout(timer); reject(err); });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      // Let what is already buffered arrive; a daemon holding the pipes must not block us.
+      setImmediate(() => {
+        child.stdout.destroy();
+        child.stderr.destroy();
+        resolve({ code, signal, stdout, stderr });
+      });
+    });
+  });
+}
+
+// A port the system handed out for 127.0.0.1 and that was closed again: free a moment ago.
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
 }
