@@ -12,6 +12,9 @@
 //   7. kill -9 mid-stream and restart (same client id and journal): zero loss, no duplicates
 //   8. PostgreSQL (a private instance) down for 10 s mid-stream: zero loss, health degraded
 //      during the outage and up again after
+//   9. two gateways in one shared subscription group split the readings; every one stored once
+//  10. a full journal (database unreachable): ingest waits, a SIGTERM in that state and a
+//      restart with the database lose nothing
 //
 // Needs the test stack (mosquitto and PostgreSQL); NILECARE_STACK_ENV names its env file:
 //
@@ -933,3 +936,88 @@ test('PostgreSQL down for 10 s mid-stream: no reading lost or doubled, health de
   assert.equal(await metric(gw, 'nilecare_database_up'), 1);
   t.diagnostic(`${pendingAtRestart} journal entries waited for PostgreSQL; degraded detail: ${seen.mqttHealth.detail}`);
 }));
+
+// ---- 9. shared subscription ----------------------------------------------------------------
+
+test('two gateways with the same shared_group split the devices\' readings, each stored once',
+  { timeout: kTestMs }, (t) => scoped(async (scope) => {
+    const root = isolatedRoot();
+    const group = `g${runId}${++counter}`;
+    const shared = { topic_root: root, shared_group: group };
+    const gwA = await freshGateway(scope, { mqtt: shared });
+    const gwB = await freshGateway(scope, { mqtt: shared });
+    const devices = Array.from({ length: 10 }, () => unique('shr'));
+    scope.defer(async () => {
+      if (!scope.failed) {
+        await sql(`DELETE FROM device_vitals WHERE device_id IN (${devices.map(lit).join(',')})`);
+      }
+    });
+    const client = await deviceClient(scope);
+    const perDevice = 100;
+    const base = Date.now() - 60_000;
+    const publishes = [];
+    for (let seq = 1; seq <= perDevice; ++seq) {
+      for (const deviceId of devices) {
+        publishes.push(publish(client, `${root}/${deviceId}/vitals`,
+          { hr: 70, spo2: 97, temp: 36.7, timestamp: isoMicros(base + seq, 0), seq }));
+      }
+    }
+    await withTimeout(Promise.all(publishes), 60_000, 'every PUBACK');
+    const total = devices.length * perDevice;
+    const inList = devices.map(lit).join(',');
+    await waitSql(`SELECT count(*), count(DISTINCT (device_id, seq)) FROM device_vitals
+                   WHERE device_id IN (${inList})`, `${total}|${total}`, { timeout: 60_000 });
+    const a = await metric(gwA, 'nilecare_mqtt_messages_accepted_total', { kind: 'vitals' });
+    const b = await metric(gwB, 'nilecare_mqtt_messages_accepted_total', { kind: 'vitals' });
+    t.diagnostic(`gateway A took ${a} readings, gateway B ${b}`);
+    assert.equal(a + b, total, 'the broker gave each reading to one gateway of the group');
+    assert.ok(a > 0 && b > 0, `both gateways took a share (${a} / ${b})`);
+  }));
+
+// ---- 10. full journal ------------------------------------------------------------------------
+
+test('a full journal makes ingest wait; SIGTERM then, and a restart with the database, lose nothing',
+  { timeout: kSlowTestMs }, (t) => scoped(async (scope) => {
+    const root = isolatedRoot();
+    const clientId = gatewayClientId(scope);
+    const journalDir = tempDir(scope, 'nc-journal-');
+    // A database nobody listens on: the writer cannot drain, the 1 MiB journal fills.
+    const deadPort = await freePort();
+    const small = { topic_root: root, journal_max_bytes: '1MiB', journal_segment_bytes: '256KiB' };
+    const down = vitalsConfig({ clientId, journalDir, mqtt: small,
+      pgUrl: `postgres://nilecare:nilecare@127.0.0.1:${deadPort}/nilecare` });
+    const deviceId = unique('full');
+    scope.defer(async () => {
+      if (!scope.failed) await sql(`DELETE FROM device_vitals WHERE device_id = ${lit(deviceId)}`);
+    });
+    const gw1 = await startGateway(down, { timeout: kStepMs });
+    scope.defer(() => stopGateway(gw1, 15_000));
+    await waitFor(async () => (await health(gw1)).data.components.mqtt?.detail?.includes('database unavailable'),
+                  { timeout: kStepMs, message: 'gateway connected to the broker, database down' });
+    await waitFor(async () => (await metric(gw1, 'nilecare_mqtt_connected')) === 1,
+                  { timeout: kStepMs, message: 'subscribed' });
+    const device = await deviceClient(scope);
+    const N = 15_000;  // ~1.5 MB of journal records: more than fits
+    const base = Date.now() - 600_000;
+    const publisher = pacedPublisher(device, {
+      count: N, rate: 3_000, topic: `${root}/${deviceId}/vitals`,
+      payload: (seq) => ({ hr: 70, spo2: 97, temp: 36.7, timestamp: isoMicros(base + seq, 0), seq }),
+    });
+    await waitFor(async () => (await metric(gw1, 'nilecare_mqtt_journal_full')) === 1,
+                  { timeout: 60_000, message: 'the journal is full' });
+    const detail = (await health(gw1)).data.components.mqtt.detail;
+    assert.match(detail, /journal full/, `health says so: ${detail}`);
+    await withTimeout(publisher.done, 60_000, 'the broker acknowledged every publish');
+    const accepted = await metric(gw1, 'nilecare_mqtt_messages_accepted_total', { kind: 'vitals' });
+    assert.ok(accepted < N, `not everything fitted (${accepted} of ${N} journaled)`);
+
+    // Stopping while the callback waits: clean exit, the waiting message stays unacknowledged.
+    const exit = await stopGateway(gw1, 15_000);
+    assert.deepEqual(exit, { code: 0, signal: null }, `SIGTERM exit; log:\n${gw1.logs.slice(-10).join('\n')}`);
+
+    const gw2 = await gateway(scope, vitalsConfig({ clientId, journalDir, mqtt: small }));
+    await waitSql(`SELECT count(*), count(DISTINCT seq), min(seq), max(seq) FROM device_vitals
+                   WHERE device_id = ${lit(deviceId)}`, `${N}|${N}|1|${N}`, { timeout: 120_000 });
+    t.diagnostic(`${accepted} journaled before the stop; the restarted gateway took ` +
+      `${await metric(gw2, 'nilecare_mqtt_messages_accepted_total', { kind: 'vitals' })} from the broker`);
+  }));
