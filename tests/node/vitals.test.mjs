@@ -15,6 +15,8 @@
 //   9. two gateways in one shared subscription group split the readings; every one stored once
 //  10. a full journal (database unreachable): ingest waits, a SIGTERM in that state and a
 //      restart with the database lose nothing
+//  11. TLS: a private CA, mosquitto with a TLS listener of the test's own; the gateway with
+//      the CA gets readings over ssl://, the gateway with another CA never connects
 //
 // Needs the test stack (mosquitto and PostgreSQL); NILECARE_STACK_ENV names its env file:
 //
@@ -39,7 +41,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -233,15 +236,15 @@ const iso = (column) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH2
 
 // ---- devices (MQTT) and clinicians (Socket.IO) -------------------------------------------------
 
-async function deviceClient(scope, opts = {}) {
-  const client = mqtt.connect(stack().NILECARE_MQTT_URL, {
+async function deviceClient(scope, opts = {}, url = stack().NILECARE_MQTT_URL) {
+  const client = mqtt.connect(url, {
     clientId: unique('nc-device'), clean: true, reconnectPeriod: 0, connectTimeout: kStepMs, ...opts,
   });
   scope.defer(() => client.endAsync(true).catch(() => {}));
   await withTimeout(new Promise((resolve, reject) => {
     client.once('connect', resolve);
     client.once('error', reject);
-  }), kStepMs, `mqtt connect to ${stack().NILECARE_MQTT_URL}`);
+  }), kStepMs, `mqtt connect to ${url}`);
   client.on('error', () => {});  // a test that cares looks at 'close' or at its publishes
   return client;
 }
@@ -1020,4 +1023,70 @@ test('a full journal makes ingest wait; SIGTERM then, and a restart with the dat
                    WHERE device_id = ${lit(deviceId)}`, `${N}|${N}|1|${N}`, { timeout: 120_000 });
     t.diagnostic(`${accepted} journaled before the stop; the restarted gateway took ` +
       `${await metric(gw2, 'nilecare_mqtt_messages_accepted_total', { kind: 'vitals' })} from the broker`);
+  }));
+
+// ---- 11. TLS to the broker -------------------------------------------------------------------
+
+// A CA and a server certificate for 127.0.0.1 (openssl), and a mosquitto with a TLS listener
+// on a free port; stopped at the end of the test.
+async function tlsBroker(scope) {
+  const dir = tempDir(scope, 'nc-tls-');
+  const file = (name) => path.join(dir, name);
+  const openssl = async (args) => {
+    const res = await runCommand('openssl', args, { timeout: kStepMs, cwd: dir });
+    if (res.code !== 0) throw new Error(`openssl ${args[0]} failed: ${res.stderr}`);
+  };
+  for (const ca of ['ca', 'other-ca']) {
+    await openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', `/CN=nilecare test ${ca}`,
+      '-keyout', file(`${ca}.key`), '-out', file(`${ca}.crt`)]);
+  }
+  await openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1',
+    '-keyout', file('server.key'), '-out', file('server.csr')]);
+  writeFileSync(file('san.ext'), 'subjectAltName=IP:127.0.0.1\n');
+  await openssl(['x509', '-req', '-in', file('server.csr'), '-CA', file('ca.crt'), '-CAkey', file('ca.key'),
+    '-CAcreateserial', '-days', '2', '-extfile', file('san.ext'), '-out', file('server.crt')]);
+  // mosquitto started as root drops to its own user: let it read the test's files.
+  chmodSync(dir, 0o755);
+  for (const name of ['ca.crt', 'server.crt', 'server.key']) chmodSync(file(name), 0o644);
+  const port = await freePort();
+  writeFileSync(file('mosquitto.conf'), [
+    `listener ${port} 127.0.0.1`, 'allow_anonymous true',
+    `cafile ${file('ca.crt')}`, `certfile ${file('server.crt')}`, `keyfile ${file('server.key')}`,
+    'log_dest stderr', '',
+  ].join('\n'));
+  const proc = spawn('mosquitto', ['-c', file('mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  proc.stderr.setEncoding('utf8').on('data', (chunk) => { log += chunk; });
+  const exited = new Promise((resolve) => proc.once('exit', resolve));
+  scope.defer(async () => { proc.kill('SIGTERM'); await withTimeout(exited, kStepMs, 'mosquitto exit'); });
+  await waitFor(() => log.includes('Opening ipv4 listen socket'), { timeout: kStepMs,
+    message: `mosquitto TLS listener on ${port}` }).catch((err) => { err.message += `\n${log}`; throw err; });
+  return { url: `ssl://127.0.0.1:${port}`, mqttsUrl: `mqtts://127.0.0.1:${port}`, ca: file('ca.crt'),
+    otherCa: file('other-ca.crt') };
+}
+
+test('TLS: readings arrive over ssl:// with the broker\'s CA; another CA never connects',
+  { timeout: kTestMs }, () => scoped(async (scope) => {
+    const broker = await tlsBroker(scope);
+    const sections = (ca) => vitalsConfig({ clientId: unique('nc-tls-gw'), journalDir: tempDir(scope, 'nc-journal-'),
+      mqtt: { urls: [broker.url], tls: { ca_file: ca } } });
+    const gw = await gateway(scope, sections(broker.ca));
+    const wrong = await startGateway(sections(broker.otherCa), { timeout: kStepMs });
+    scope.defer(() => stopGateway(wrong, 15_000));
+
+    const deviceId = unique('tls');
+    scope.defer(async () => {
+      if (!scope.failed) await sql(`DELETE FROM device_vitals WHERE device_id = ${lit(deviceId)}`);
+    });
+    const device = await deviceClient(scope, { ca: readFileSync(broker.ca), rejectUnauthorized: true },
+                                      broker.mqttsUrl);
+    await publish(device, `devices/${deviceId}/vitals`,
+      { hr: 71, spo2: 98, temp: 36.6, timestamp: isoMicros(Date.now(), 1), seq: 1 });
+    await waitSql(`SELECT count(*) FROM device_vitals WHERE device_id = ${lit(deviceId)}`, '1');
+    assert.equal(await metric(gw, 'nilecare_mqtt_connected'), 1);
+    // The gateway that does not trust the broker's certificate: never connected, and says why.
+    const state = (await health(wrong)).data.components.mqtt;
+    assert.notEqual(state.state, 'up', JSON.stringify(state));
+    assert.match(state.detail ?? '', /not connected/, JSON.stringify(state));
+    assert.equal(await metric(wrong, 'nilecare_mqtt_connected'), 0);
   }));
