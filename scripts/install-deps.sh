@@ -19,7 +19,7 @@ build_pkgs=(
 )
 server_pkgs=(
   mosquitto mosquitto-clients postgresql redis-server rabbitmq-server
-  curl procps iproute2
+  curl procps iproute2 openssl
 )
 runtime_pkgs=(
   libboost-system1.74.0 libssl3 librdkafka++1 librdkafka1 librabbitmq4 libpaho-mqttpp3-1
