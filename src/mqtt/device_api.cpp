@@ -29,17 +29,6 @@ constexpr std::size_t kMaxCommandName = 64;
 constexpr std::size_t kMaxLabel = 200;
 constexpr auto kRetryAfter = std::chrono::seconds(1);
 
-std::optional<std::string_view> BearerToken(const http::Request& request) {
-  std::string_view value = http::HeaderValue(request, "Authorization");
-  if (value.size() < 7 || !boost::beast::iequals(value.substr(0, 7), "Bearer ")) {
-    return std::nullopt;
-  }
-  value.remove_prefix(7);
-  while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-  if (value.empty()) return std::nullopt;
-  return value;
-}
-
 // The {id} segment of /api/v1/devices/{id}[/...] or /api/v1/patients/{id}/...
 std::string IdSegment(const http::Request& request) {
   const auto path = http::Dispatcher::SafePath(request.target());
@@ -139,7 +128,7 @@ void DeviceApi::RegisterRoutes(http::Dispatcher& dispatcher) {
 bool DeviceApi::Authenticate(http::RequestContext& context, const http::Request& request,
                              const std::vector<std::string>& roles, Caller& caller,
                              http::Responder& respond) {
-  const auto token = BearerToken(request);
+  const auto token = http::BearerToken(request);
   if (!token) {
     respond(http::ErrorResponse(context, Status::unauthorized, ec::kUnauthorized,
                                 "Authentication required", {{"reason", "missing_token"}}));

@@ -13,6 +13,7 @@
 #include "nilecare/core/ids.hpp"
 #include "nilecare/core/errors.hpp"
 #include "nilecare/core/json_limits.hpp"
+#include "nilecare/http/query.hpp"
 #include "nilecare/http/responses.hpp"
 #include "nilecare/http/websocket_upgrade.hpp"
 #include "nilecare/observability/log.hpp"
@@ -39,29 +40,15 @@ constexpr std::string_view kReservedEvents[] = {
     "connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"};
 
 struct Query {
-  std::string_view eio;
-  std::string_view transport;
-  std::string_view sid;
+  std::string eio;
+  std::string transport;
+  std::string sid;
 };
 
 Query ParseQuery(std::string_view target) {
-  Query query;
-  const auto mark = target.find('?');
-  if (mark == std::string_view::npos) return query;
-  std::string_view rest = target.substr(mark + 1);
-  while (!rest.empty()) {
-    const auto amp = rest.find('&');
-    const std::string_view pair = rest.substr(0, amp);
-    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
-    const auto eq = pair.find('=');
-    const std::string_view key = pair.substr(0, eq);
-    const std::string_view value =
-        eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
-    if (key == "EIO") query.eio = value;
-    if (key == "transport") query.transport = value;
-    if (key == "sid") query.sid = value;
-  }
-  return query;
+  return {http::QueryParameter(target, "EIO").value_or(""),
+          http::QueryParameter(target, "transport").value_or(""),
+          http::QueryParameter(target, "sid").value_or("")};
 }
 
 bool IsLoopback(const std::string& address) {
@@ -190,7 +177,7 @@ struct RealtimeServer::Impl : std::enable_shared_from_this<RealtimeServer::Impl>
       connection->StartPolling();
       return;
     }
-    auto connection = hub->FindSession(std::string(query.sid));
+    auto connection = hub->FindSession(query.sid);
     if (!connection) {
       metrics.rejected_transport.Inc();
       return reply(PollingError(eio::TransportError::kUnknownSid));
@@ -220,7 +207,7 @@ struct RealtimeServer::Impl : std::enable_shared_from_this<RealtimeServer::Impl>
     if (ec) return;
     const bool has_sid = !query.sid.empty();
     std::shared_ptr<Connection> connection;
-    if (has_sid) connection = hub->FindSession(std::string(query.sid));
+    if (has_sid) connection = hub->FindSession(query.sid);
     http::Strand strand = connection ? connection->Executor() : asio::make_strand(io);
     const auto native = old_socket.release(ec);
     if (ec) return;

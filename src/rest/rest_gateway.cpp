@@ -26,17 +26,6 @@ constexpr std::array<std::string_view, static_cast<std::size_t>(CallResult::kCou
     "2xx", "3xx", "4xx", "5xx", "timeout", "connect", "network", "saturated", "bad_response",
     "circuit_open"};
 
-std::optional<std::string_view> BearerToken(const http::Request& request) {
-  const auto it = request.find(Field::authorization);
-  if (it == request.end()) return std::nullopt;
-  std::string_view value = it->value();
-  if (value.size() < 7 || !beast::iequals(value.substr(0, 7), "Bearer ")) return std::nullopt;
-  value.remove_prefix(7);
-  while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-  if (value.empty()) return std::nullopt;
-  return value;
-}
-
 std::chrono::milliseconds TimeoutFor(const config::GatewaySettings& settings,
                                      const config::RouteSettings& route,
                                      const config::UpstreamSettings& upstream) {
@@ -341,7 +330,7 @@ void RestGateway::RegisterRoutes(http::Dispatcher& dispatcher) {
           if (route->settings.auth != config::RouteAuth::kRequired) {
             return Proceed(shared, route, context, request, std::nullopt, std::move(respond));
           }
-          const auto token = BearerToken(request);
+          const auto token = http::BearerToken(request);
           if (!token) {
             shared->CountAuthFailure("missing_token");
             return respond(Unauthorized(context, "Authentication required", "missing_token"));

@@ -89,7 +89,6 @@ using std::chrono::milliseconds;
 using std::chrono::nanoseconds;
 
 constexpr std::string_view kProgram = "nilecare-devsim";
-constexpr int kExitUsage = 2;
 constexpr int kExitFailure = 1;
 
 // Above this many devices the default is pooled connections (no per-device last will):
@@ -1161,16 +1160,10 @@ class Simulator {
 };
 
 int Run(int argc, char** argv) {
-  std::string error;
-  const std::optional<Options> options = ParseArgs(argc, argv, error);
-  if (!options) {
-    std::cerr << kProgram << ": " << error << "\n\n" << kUsage;
-    return kExitUsage;
-  }
-  if (options->help) {
-    std::cout << kUsage;
-    return 0;
-  }
+  int exit_code = 0;
+  const auto options = nilecare::tools::ParseCommandLine(argc, argv, ParseArgs, kProgram, kUsage,
+                                                           exit_code);
+  if (!options) return exit_code;
   InstallSignalHandlers();
   Simulator simulator(*options);
   return simulator.Run();

@@ -2,6 +2,7 @@
 // Command-line flags of the tools in src/tools: "--flag value" or "--flag=value" (scripts
 // use either); "-h" / "--help" take no value.
 
+#include <iostream>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -48,5 +49,30 @@ class FlagReader {
   std::optional<std::string_view> inline_value_;
   std::string error_;
 };
+
+// The tools' exit code for a bad command line.
+inline constexpr int kExitUsage = 2;
+
+// Runs `parse(argc, argv, error)` (-> std::optional<Options> with a `help` member). On a bad
+// command line prints the error and `usage` to stderr and sets `exit_code` to kExitUsage;
+// on --help prints `usage` and sets it to 0. Returns the options only when the tool runs.
+template <typename Parse>
+auto ParseCommandLine(int argc, char** argv, Parse parse, std::string_view program,
+                      std::string_view usage, int& exit_code) -> decltype(parse(argc, argv,
+                                                                               std::declval<std::string&>())) {
+  std::string error;
+  auto options = parse(argc, argv, error);
+  if (!options) {
+    std::cerr << program << ": " << error << "\n\n" << usage;
+    exit_code = kExitUsage;
+    return std::nullopt;
+  }
+  if (options->help) {
+    std::cout << usage;
+    exit_code = 0;
+    return std::nullopt;
+  }
+  return options;
+}
 
 }  // namespace nilecare::tools

@@ -26,7 +26,6 @@ namespace nilecare::tools {
 namespace {
 
 constexpr std::string_view kProgram = "nilecare-jwt-mint";
-constexpr int kExitUsage = 2;
 constexpr int kExitFailure = 1;
 // Keeps now + ttl far from overflow; no real token lives longer.
 constexpr long long kMaxTtl = 10LL * 366 * 24 * 3600;
@@ -130,16 +129,10 @@ std::optional<Options> ParseArgs(int argc, char** argv, std::string& error) {
 }
 
 int Run(int argc, char** argv) {
-  std::string error;
-  const std::optional<Options> options = ParseArgs(argc, argv, error);
-  if (!options) {
-    std::cerr << kProgram << ": " << error << "\n\n" << kUsage;
-    return kExitUsage;
-  }
-  if (options->help) {
-    std::cout << kUsage;
-    return 0;
-  }
+  int exit_code = 0;
+  const auto options = nilecare::tools::ParseCommandLine(argc, argv, ParseArgs, kProgram, kUsage,
+                                                           exit_code);
+  if (!options) return exit_code;
 
   std::string secret;
   if (options->secret) {

@@ -88,7 +88,6 @@ using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
 constexpr std::string_view kProgram = "nilecare-rtload";
-constexpr int kExitUsage = 2;
 constexpr int kExitFailure = 1;
 
 constexpr std::string_view kUsage =
@@ -1178,16 +1177,10 @@ int Run(const Options& o) {
 int main(int argc, char** argv) {
   using namespace nilecare::tools;
   try {
-    std::string error;
-    const auto options = ParseArgs(argc, argv, error);
-    if (!options) {
-      std::cerr << kProgram << ": " << error << "\n\n" << kUsage;
-      return kExitUsage;
-    }
-    if (options->help) {
-      std::cout << kUsage;
-      return 0;
-    }
+    int exit_code = 0;
+    const auto options = nilecare::tools::ParseCommandLine(argc, argv, ParseArgs, kProgram, kUsage,
+                                                             exit_code);
+    if (!options) return exit_code;
     return Run(*options);
   } catch (const std::exception& error) {
     std::cerr << kProgram << ": " << error.what() << '\n';

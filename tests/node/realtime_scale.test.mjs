@@ -21,11 +21,11 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 
 import WebSocket from 'ws';
 
 import {
+  loadStackEnv, recordEvents,
   connectClient, metricValue, mintToken, postJson, scrapeMetrics, startGateway, stopGateway,
   waitFor, withTimeout,
 } from './realtime_support.mjs';
@@ -41,25 +41,6 @@ const kQuietHeartbeat = { ping_interval: '20s', ping_timeout: '20s' };
 
 // ---- environment ---------------------------------------------------------------------------
 
-function loadRedisUrl() {
-  const path = process.env.NILECARE_STACK_ENV;
-  if (!path) {
-    throw new Error('NILECARE_STACK_ENV is not set: point it at the stack.env that ' +
-                    '`scripts/stack.sh --profile test --only redis up` wrote ' +
-                    '(build/stack-test/stack.env)');
-  }
-  let text;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new Error(`cannot read NILECARE_STACK_ENV=${path} (is the stack up?): ${err.message}`);
-  }
-  for (const line of text.split('\n')) {
-    const match = /^NILECARE_REDIS_URL=(.*)$/.exec(line.trim());
-    if (match && match[1]) return match[1];
-  }
-  throw new Error(`NILECARE_REDIS_URL is missing from ${path}: Redis was not started or is down`);
-}
 
 // ---- small helpers -------------------------------------------------------------------------
 
@@ -96,16 +77,6 @@ async function waitMetric(gw, name, labels, expected, timeout = kStepMs) {
   }
 }
 
-// Records every event a socket.io-client socket receives: [{ event, args }] (args without an
-// ack callback; `ack` holds it when the server asked for one).
-function record(socket) {
-  const events = [];
-  socket.onAny((event, ...args) => {
-    const ack = typeof args[args.length - 1] === 'function' ? args.pop() : undefined;
-    events.push({ event, args, ack });
-  });
-  return events;
-}
 
 const named = (events, ...names) => events.filter((e) => names.includes(e.event));
 const count = (events, name) => named(events, name).length;
@@ -193,7 +164,7 @@ test(`${kClients} concurrent WebSocket clients, ${kRooms} patient rooms, one emi
       for (let i = start; i < Math.min(start + kBatch, kClients); i++) {
         batch.push((async () => {
           const socket = await client(gw, `scale-u${i}`);
-          const events = record(socket);
+          const events = recordEvents(socket);
           const patient = `scale-P${i % kRooms}`;
           clients[i] = { socket, events, room: `patient:${patient}`, index: i % kRooms };
           await subscribe(socket, patient);
@@ -239,7 +210,7 @@ test(`${kClients} concurrent WebSocket clients, ${kRooms} patient rooms, one emi
 
 test('two gateways sharing Redis: room events and alert acknowledgements cross instances once',
      { timeout: 120_000 }, async () => {
-  const redisUrl = loadRedisUrl();
+  const redisUrl = loadStackEnv(['NILECARE_REDIS_URL']).NILECARE_REDIS_URL;
   const prefix = `test-${randomUUID().slice(0, 8)}:`;
   const config = (name) => ({
     service: { name },
@@ -259,7 +230,7 @@ test('two gateways sharing Redis: room events and alert acknowledgements cross i
     const b1 = await client(B, 'fan-b1');
     const b2 = await client(B, 'fan-b2');  // on B, not in patient:P1
     sockets.push(a1, b1, b2);
-    const ev = { a1: record(a1), b1: record(b1), b2: record(b2) };
+    const ev = { a1: recordEvents(a1), b1: recordEvents(b1), b2: recordEvents(b2) };
     // b1 acknowledges alerts of kind 'ack-me'; nobody else acknowledges anything.
     b1.on('alert:critical', (data, ack) => {
       if (data?.kind === 'ack-me' && typeof ack === 'function') ack({ ok: true });
@@ -425,7 +396,7 @@ describe('connection state recovery after a forced disconnect', () => {
        async () => withCleanup(async () => {
     const gate = gatedClient('rec-u1', 'doctor');
     const socket = await reconnectingClient(gate);
-    const events = record(socket);
+    const events = recordEvents(socket);
     assert.equal(socket.recovered, false);
     await subscribe(socket, 'P1');
     await emit(gw, 'patient:P1', 'rec:e', { n: 1 });
@@ -519,7 +490,7 @@ describe('connection state recovery after a forced disconnect', () => {
        { timeout: 60_000 }, async () => withCleanup(async () => {
     const gate = gatedClient('rec-u3', 'doctor');
     const socket = await reconnectingClient(gate);
-    const events = record(socket);
+    const events = recordEvents(socket);
     await subscribe(socket, 'P3');
     await emit(gw, 'patient:P3', 'rec:p', { n: 1 });
     await waitEvent(events, (e) => e.event === 'rec:p', 'e1');
@@ -561,7 +532,7 @@ describe('connection state recovery after a forced disconnect', () => {
        { timeout: 120_000 }, async (t) => withCleanup(async () => {
     const gate = gatedClient('rec-u4', 'doctor');
     const socket = await reconnectingClient(gate);
-    const events = record(socket);
+    const events = recordEvents(socket);
     await subscribe(socket, 'P4');
     const id1 = socket.id;
     const received = () => named(events, 'rec:s').length;

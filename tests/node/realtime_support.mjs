@@ -15,6 +15,7 @@
 //   rawPolling(url)            hand-driven Engine.IO long-polling session (fetch)
 //   requestJson(url, opts)     fetch any method with an optional JSON body, under a deadline
 //   loadStackEnv(keys)         the KEY=VALUE lines of NILECARE_STACK_ENV (scripts/stack.sh)
+//   recordEvents(socket)       every event a socket.io-client socket receives, with its ack
 //   runCommand(file, args, o)  run a program (no shell) -> { code, signal, stdout, stderr }
 //   freePort()                 a TCP port on 127.0.0.1 that was free a moment ago
 //
@@ -440,6 +441,17 @@ export async function requestJson(url, { method = 'GET', body, headers = {}, tim
 // The stack.env that scripts/stack.sh writes, named by NILECARE_STACK_ENV, as an object.
 // Throws a message saying what to do when the variable, the file or one of `required` is
 // missing (a test must fail clearly, not skip).
+// Records every event a socket.io-client socket receives: [{ event, args, ack }] (args without
+// an ack callback; `ack` holds it when the server asked for one).
+export function recordEvents(socket) {
+  const events = [];
+  socket.onAny((event, ...args) => {
+    const ack = typeof args[args.length - 1] === 'function' ? args.pop() : undefined;
+    events.push({ event, args, ack });
+  });
+  return events;
+}
+
 export function loadStackEnv(required = []) {
   const file = process.env.NILECARE_STACK_ENV;
   if (!file) {

@@ -49,8 +49,8 @@ import path from 'node:path';
 import * as mqtt from 'mqtt';
 
 import {
-  GATEWAY_BIN, connectClient, freePort, loadStackEnv, metricValue, mintToken, requestJson, runCommand,
-  scrapeMetrics, startGateway, stopGateway, waitFor, withTimeout,
+  GATEWAY_BIN, connectClient, freePort, loadStackEnv, metricValue, mintToken, recordEvents, requestJson,
+  runCommand, scrapeMetrics, startGateway, stopGateway, waitFor, withTimeout,
 } from './realtime_support.mjs';
 
 // Generous: CI has 2 cores, runs ctest -j2, and also runs this under ASan (~3x slower).
@@ -286,15 +286,6 @@ function token(sub, role) {
   return mintToken({ sub, role });
 }
 
-// Records every event a socket receives: [{ event, args, ack }] (ack: the server's ack callback).
-function record(socket) {
-  const events = [];
-  socket.onAny((event, ...args) => {
-    const ack = typeof args[args.length - 1] === 'function' ? args.pop() : undefined;
-    events.push({ event, args, ack });
-  });
-  return events;
-}
 
 async function clinician(scope, gw, role = 'nurse') {
   const sub = unique(role);
@@ -302,7 +293,7 @@ async function clinician(scope, gw, role = 'nurse') {
     auth: { token: token(sub, role) }, transports: ['websocket'],
   }, { timeout: kStepMs });
   scope.defer(() => socket.close());
-  return { socket, sub, events: record(socket) };
+  return { socket, sub, events: recordEvents(socket) };
 }
 
 async function subscribe(socket, patient) {

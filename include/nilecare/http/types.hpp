@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -24,6 +25,10 @@ std::string_view HeaderValue(const Message& message, std::string_view name) {
   const auto it = message.find(name);
   return it == message.end() ? std::string_view() : std::string_view(it->value());
 }
+
+// The token of an "Authorization: Bearer <token>" header (the scheme in any case), or nullopt
+// when the header is absent, another scheme, or empty. A view into `request`.
+std::optional<std::string_view> BearerToken(const Request& request);
 
 // Per-request facts every handler and log line needs.
 struct RequestContext {
