@@ -251,7 +251,7 @@ void MqttConnection::Send(Outgoing& outgoing) {
 }
 
 void MqttConnection::Stop(std::chrono::milliseconds timeout, bool abandon) {
-  if (native_ == nullptr || native_->handle == nullptr) return;
+  if (abandoned_ || native_ == nullptr || native_->handle == nullptr) return;
   {
     std::lock_guard lock(retry_mutex_);
     stopping_ = true;
@@ -267,7 +267,7 @@ void MqttConnection::Stop(std::chrono::milliseconds timeout, bool abandon) {
     if (retry_thread_.joinable()) retry_thread_.detach();
     if (publish_thread_.joinable()) publish_thread_.detach();
     connected_ = false;
-    static_cast<void>(native_.release());  // the handle and its strings stay valid to the end
+    abandoned_ = true;  // the handle and its strings stay valid until the process exits
     return;
   }
   if (retry_thread_.joinable()) retry_thread_.join();

@@ -60,7 +60,9 @@ class MqttConnection {
   void Start();
   // Disconnects (waiting up to `timeout` for in-flight work) and stops every Paho thread;
   // no handler runs after it returns. With `abandon` (a handler is parked and must never
-  // return), nothing of Paho is touched: the handle is left to the process's exit.
+  // return), nothing of Paho is touched: the handle is left to the process's exit, and so
+  // must this object be (Paho's threads hold it as their callback context; it stays
+  // reachable through Paho's client list).
   void Stop(std::chrono::milliseconds timeout, bool abandon = false);
 
   bool Connected() const { return connected_.load(); }
@@ -95,6 +97,7 @@ class MqttConnection {
   std::unique_ptr<Native> native_;
   std::atomic<bool> connected_{false};
   std::atomic<bool> stopping_{false};
+  bool abandoned_{false};
   std::chrono::milliseconds retry_delay_;
   bool retry_due_{false};
   std::mutex retry_mutex_;

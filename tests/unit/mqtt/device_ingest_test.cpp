@@ -68,6 +68,22 @@ class DeviceIngestTest : public ::testing::Test {
     }
     return records;
   }
+  // Paho's receive thread, calling OnMessage over and over (each return would be a PUBACK)
+  // until `stop`; returns once the callback waits for journal space.
+  std::thread FillUntilWaiting(std::atomic<int>& returned, const std::atomic<bool>& stop) {
+    std::thread paho([&returned, &stop, ingest = ingest_.get()] {
+      const std::string reading = R"({"hr":72,"spo2":98,"temp":36.6,"patient_id":"P-1"})";
+      while (!stop) {
+        ingest->OnMessage("devices/mon-1/vitals", reading);
+        ++returned;
+      }
+    });
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!ingest_->Waiting() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return paho;
+  }
   double Metric(std::string_view needle) {
     // The sample line, not the # HELP / # TYPE lines that name the metric too.
     const std::string text = "\n" + registry_.RenderText();
@@ -181,20 +197,9 @@ TEST_F(DeviceIngestTest, StatusGoesToNursesAndDeviceAlertsAreCriticalOrInformati
 
 TEST_F(DeviceIngestTest, FullJournalMakesTheCallbackWaitUntilThereIsSpace) {
   Open(4096);
-  const std::string reading = R"({"hr":72,"spo2":98,"temp":36.6,"patient_id":"P-1"})";
   std::atomic<int> returned{0};
   std::atomic<bool> stop{false};
-  // Paho's receive thread: each return would be a PUBACK.
-  std::thread paho([&] {
-    while (!stop) {
-      ingest_->OnMessage("devices/mon-1/vitals", reading);
-      ++returned;
-    }
-  });
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!ingest_->Waiting() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  std::thread paho = FillUntilWaiting(returned, stop);
   ASSERT_TRUE(ingest_->Waiting());
   const int before = returned.load();
   EXPECT_GT(before, 10);
@@ -213,21 +218,15 @@ TEST_F(DeviceIngestTest, FullJournalMakesTheCallbackWaitUntilThereIsSpace) {
 
 TEST_F(DeviceIngestTest, StoppingWithAFullJournalParksTheCallbackForGood) {
   Open(4096);
-  const std::string reading = R"({"hr":72,"spo2":98,"temp":36.6,"patient_id":"P-1"})";
-  std::atomic<int> returned{0};
-  std::thread paho([&, ingest = ingest_.get()] {
-    while (true) {
-      ingest->OnMessage("devices/mon-1/vitals", reading);
-      ++returned;
-    }
-  });
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!ingest_->Waiting() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  // Static: the parked thread outlives the test (as in the gateway, where it outlives the
+  // component), and so must what it was given.
+  static std::atomic<int> returned{0};
+  static const std::atomic<bool> stop{false};
+  std::thread paho = FillUntilWaiting(returned, stop);
   ASSERT_TRUE(ingest_->Waiting());
   const int before = returned.load();
   ingest_->Abort();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (!ingest_->Holding() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
@@ -237,10 +236,11 @@ TEST_F(DeviceIngestTest, StoppingWithAFullJournalParksTheCallbackForGood) {
   journal_->Commit(entries.back().end);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(returned.load(), before);
-  // The parked thread touches nothing any more; leave it to the process's exit, and keep
-  // the objects it was called on alive (as the gateway does).
+  // The parked thread touches nothing any more; it is left to the process's exit, and the
+  // ingest it was called on stays alive until then.
   paho.detach();
-  static_cast<void>(ingest_.release());
+  static std::unique_ptr<DeviceIngest> parked;
+  parked = std::move(ingest_);
 }
 
 }  // namespace
