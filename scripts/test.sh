@@ -32,6 +32,8 @@ if ((sanitize)); then
   # Leaks are reported at exit of every test process; abort on the first UB report.
   export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+  # Leaks inside Debian libraries that our code cannot free (each explained in the file).
+  export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$repo/tests/lsan.supp:print_suppressions=0}
 else
   build_dir=${NILECARE_BUILD_DIR:-$repo/build}
   cmake_args=(-DCMAKE_BUILD_TYPE=Release)

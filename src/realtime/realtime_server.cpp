@@ -392,25 +392,34 @@ RealtimeServer::RealtimeServer(asio::io_context& io, const config::GatewaySettin
 RealtimeServer::~RealtimeServer() = default;
 
 void RealtimeServer::RegisterRoutes(http::Dispatcher& dispatcher) {
-  auto impl = impl_;
-  dispatcher.AddPrefix(impl->settings.path, {http::Verb::get, http::Verb::post, http::Verb::options},
-                       "realtime",
-                       [impl](http::RequestContext& context, http::Request& request,
-                              http::Responder respond) {
-                         impl->HandlePolling(context, request, std::move(respond));
-                       });
-  dispatcher.AddUpgrade(impl->settings.path, "realtime_websocket",
-                        [impl](http::WebSocketUpgrade& upgrade) { impl->HandleUpgrade(upgrade); });
+  // The dispatcher outlives the io_context; Impl (timers, sockets) must not: the routes hold
+  // it weakly, and after the component is gone they answer as a stopping gateway.
+  std::weak_ptr<Impl> weak = impl_;
+  using Method = void (Impl::*)(http::RequestContext&, http::Request&, http::Responder);
+  auto route = [weak](Method method) {
+    return [weak, method](http::RequestContext& context, http::Request& request,
+                          http::Responder respond) {
+      const auto impl = weak.lock();
+      if (!impl) {
+        return respond(http::RetryLaterResponse(context, http::Status::service_unavailable,
+                                                core::error_code::kShuttingDown,
+                                                "Gateway is shutting down",
+                                                std::chrono::seconds(1)));
+      }
+      ((*impl).*method)(context, request, std::move(respond));
+    };
+  };
+  dispatcher.AddPrefix(impl_->settings.path, {http::Verb::get, http::Verb::post, http::Verb::options},
+                       "realtime", route(&Impl::HandlePolling));
+  dispatcher.AddUpgrade(impl_->settings.path, "realtime_websocket",
+                        [weak](http::WebSocketUpgrade& upgrade) {
+                          // Gone: the upgrade (and its socket) is dropped, closing it.
+                          if (const auto impl = weak.lock()) impl->HandleUpgrade(upgrade);
+                        });
   dispatcher.AddExact("/internal/notifications", {http::Verb::post}, "internal_notifications",
-                      [impl](http::RequestContext& context, http::Request& request,
-                             http::Responder respond) {
-                        impl->HandleNotification(context, request, std::move(respond));
-                      });
+                      route(&Impl::HandleNotification));
   dispatcher.AddExact("/internal/emit", {http::Verb::post}, "internal_emit",
-                      [impl](http::RequestContext& context, http::Request& request,
-                             http::Responder respond) {
-                        impl->HandleEmit(context, request, std::move(respond));
-                      });
+                      route(&Impl::HandleEmit));
 }
 
 RoomSink& RealtimeServer::Rooms() { return *impl_->hub; }
