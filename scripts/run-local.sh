@@ -28,8 +28,14 @@ gateway=$!
 simulator=
 stop() {
   trap - INT TERM EXIT
-  [[ -n $simulator ]] && kill -INT "$simulator" 2>/dev/null && wait "$simulator" 2>/dev/null
-  kill -TERM "$gateway" 2>/dev/null && wait "$gateway" 2>/dev/null
+  # Not under `set -e`: a simulator that exits 1 (unacknowledged readings) must not keep the
+  # gateway from being stopped.
+  if [[ -n $simulator ]]; then
+    kill -INT "$simulator" 2>/dev/null || true
+    wait "$simulator" 2>/dev/null || true
+  fi
+  kill -TERM "$gateway" 2>/dev/null || true
+  wait "$gateway" 2>/dev/null || true
 }
 trap stop INT TERM EXIT
 
