@@ -2,6 +2,7 @@
 // Command-line flags of the tools in src/tools: "--flag value" or "--flag=value" (scripts
 // use either); "-h" / "--help" take no value.
 
+#include <exception>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -73,6 +74,18 @@ auto ParseCommandLine(int argc, char** argv, Parse parse, std::string_view progr
     return std::nullopt;
   }
   return options;
+}
+
+// The body of a tool's main(): runs `run` and turns an escaping exception into one line on
+// stderr and exit code 1.
+template <typename Run>
+int RunMain(std::string_view program, Run run) {
+  try {
+    return run();
+  } catch (const std::exception& error) {
+    std::cerr << program << ": " << error.what() << '\n';
+    return 1;
+  }
 }
 
 }  // namespace nilecare::tools

@@ -168,10 +168,6 @@ int Run(int argc, char** argv) {
 }  // namespace nilecare::tools
 
 int main(int argc, char** argv) {
-  try {
-    return nilecare::tools::Run(argc, argv);
-  } catch (const std::exception& error) {
-    std::cerr << nilecare::tools::kProgram << ": " << error.what() << '\n';
-    return nilecare::tools::kExitFailure;
-  }
+  return nilecare::tools::RunMain(nilecare::tools::kProgram,
+                                  [&] { return nilecare::tools::Run(argc, argv); });
 }

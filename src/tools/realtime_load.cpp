@@ -1176,14 +1176,10 @@ int Run(const Options& o) {
 
 int main(int argc, char** argv) {
   using namespace nilecare::tools;
-  try {
+  return RunMain(kProgram, [&] {
     int exit_code = 0;
-    const auto options = nilecare::tools::ParseCommandLine(argc, argv, ParseArgs, kProgram, kUsage,
-                                                             exit_code);
+    const auto options = ParseCommandLine(argc, argv, ParseArgs, kProgram, kUsage, exit_code);
     if (!options) return exit_code;
     return Run(*options);
-  } catch (const std::exception& error) {
-    std::cerr << kProgram << ": " << error.what() << '\n';
-    return kExitFailure;
-  }
+  });
 }
