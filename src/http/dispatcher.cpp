@@ -78,13 +78,24 @@ void Dispatcher::AddPattern(std::string pattern, std::vector<Verb> methods, std:
                             std::move(handler)});
 }
 
+namespace {
+// The next non-empty segment of `path` from `pos` ("" at the end), advancing `pos`. Pattern
+// routes are tried for every request that is not an exact path, so matching splits nothing
+// into containers.
+std::string_view NextSegment(std::string_view path, std::size_t& pos) {
+  while (pos < path.size() && path[pos] == '/') ++pos;
+  const std::size_t end = std::min(path.find('/', pos), path.size());
+  const std::string_view segment = path.substr(pos, end - pos);
+  pos = end;
+  return segment;
+}
+}  // namespace
+
 std::vector<std::string_view> PathSegments(std::string_view path) {
   std::vector<std::string_view> segments;
-  std::size_t start = 1;
-  while (start < path.size()) {
-    const std::size_t end = std::min(path.find('/', start), path.size());
-    if (end > start) segments.push_back(path.substr(start, end - start));
-    start = end + 1;
+  std::size_t pos = 0;
+  for (auto segment = NextSegment(path, pos); !segment.empty(); segment = NextSegment(path, pos)) {
+    segments.push_back(segment);
   }
   return segments;
 }
@@ -118,13 +129,14 @@ bool PrefixMatches(std::string_view path, std::string_view prefix) {
 }
 
 bool PatternMatches(std::string_view path, std::string_view pattern) {
-  const auto path_segments = PathSegments(path);
-  const auto pattern_segments = PathSegments(pattern);
-  if (path_segments.size() != pattern_segments.size()) return false;
-  for (std::size_t i = 0; i < path_segments.size(); ++i) {
-    if (pattern_segments[i] != "*" && pattern_segments[i] != path_segments[i]) return false;
+  std::size_t at_path = 0;
+  std::size_t at_pattern = 0;
+  while (true) {
+    const std::string_view want = NextSegment(pattern, at_pattern);
+    const std::string_view got = NextSegment(path, at_path);
+    if (want.empty() || got.empty()) return want.empty() && got.empty();
+    if (want != "*" && want != got) return false;
   }
-  return true;
 }
 }  // namespace
 

@@ -154,6 +154,19 @@ bool DeviceApi::Authenticate(http::RequestContext& context, const http::Request&
   return true;
 }
 
+std::optional<std::string> DeviceApi::DeviceOf(http::RequestContext& context,
+                                               const http::Request& request,
+                                               const std::vector<std::string>& roles,
+                                               Caller& caller, http::Responder& respond) {
+  if (!Authenticate(context, request, roles, caller, respond)) return std::nullopt;
+  std::string device_id = IdSegment(request);
+  if (!IsValidDeviceId(device_id)) {
+    respond(BadRequest(context, "Invalid device id"));
+    return std::nullopt;
+  }
+  return device_id;
+}
+
 void DeviceApi::RunQuery(http::RequestContext& context, http::Responder respond,
                          std::function<http::Response(VitalsDatabase&)> query) {
   // The context lives until `respond` is called; copy what the worker needs anyway, so
@@ -190,9 +203,9 @@ void DeviceApi::RunQuery(http::RequestContext& context, http::Responder respond,
 void DeviceApi::GetDevice(http::RequestContext& context, http::Request& request,
                           http::Responder respond) {
   Caller caller;
-  if (!Authenticate(context, request, settings_.read_roles, caller, respond)) return;
-  std::string device_id = IdSegment(request);
-  if (!IsValidDeviceId(device_id)) return respond(BadRequest(context, "Invalid device id"));
+  const auto found = DeviceOf(context, request, settings_.read_roles, caller, respond);
+  if (!found) return;
+  const std::string& device_id = *found;
   RunQuery(context, std::move(respond), [device_id, context](VitalsDatabase& db) {
     const auto device = db.GetDevice(device_id);
     if (!device) {
@@ -205,9 +218,9 @@ void DeviceApi::GetDevice(http::RequestContext& context, http::Request& request,
 void DeviceApi::PutDevice(http::RequestContext& context, http::Request& request,
                           http::Responder respond) {
   Caller caller;
-  if (!Authenticate(context, request, settings_.write_roles, caller, respond)) return;
-  std::string device_id = IdSegment(request);
-  if (!IsValidDeviceId(device_id)) return respond(BadRequest(context, "Invalid device id"));
+  const auto found = DeviceOf(context, request, settings_.write_roles, caller, respond);
+  if (!found) return;
+  const std::string& device_id = *found;
   const auto body = ObjectBody(request);
   if (!body) return respond(BadRequest(context, "Expected a JSON object body"));
   std::optional<std::string> patient_id;
@@ -244,9 +257,9 @@ void DeviceApi::PutDevice(http::RequestContext& context, http::Request& request,
 void DeviceApi::PostCommand(http::RequestContext& context, http::Request& request,
                             http::Responder respond) {
   Caller caller;
-  if (!Authenticate(context, request, settings_.write_roles, caller, respond)) return;
-  const std::string device_id = IdSegment(request);
-  if (!IsValidDeviceId(device_id)) return respond(BadRequest(context, "Invalid device id"));
+  const auto found = DeviceOf(context, request, settings_.write_roles, caller, respond);
+  if (!found) return;
+  const std::string& device_id = *found;
   if (request.body().size() > settings_.max_command_bytes) {
     return respond(http::ErrorResponse(context, Status::payload_too_large, ec::kPayloadTooLarge,
                                        "Command body too large",
@@ -342,9 +355,9 @@ void DeviceApi::PostCommand(http::RequestContext& context, http::Request& reques
 void DeviceApi::GetDeviceVitals(http::RequestContext& context, http::Request& request,
                                 http::Responder respond) {
   Caller caller;
-  if (!Authenticate(context, request, settings_.read_roles, caller, respond)) return;
-  const std::string device_id = IdSegment(request);
-  if (!IsValidDeviceId(device_id)) return respond(BadRequest(context, "Invalid device id"));
+  const auto found = DeviceOf(context, request, settings_.read_roles, caller, respond);
+  if (!found) return;
+  const std::string& device_id = *found;
   std::optional<TimePoint> from;
   std::optional<TimePoint> to;
   std::size_t limit = kDefaultLimit;

@@ -50,6 +50,11 @@ class DeviceApi : public std::enable_shared_from_this<DeviceApi> {
   bool Authenticate(http::RequestContext& context, const http::Request& request,
                     const std::vector<std::string>& roles, Caller& caller,
                     http::Responder& respond);
+  // Authenticate() for `roles`, then the {id} of /api/v1/devices/{id}/...; answers (and
+  // returns nullopt) when either fails.
+  std::optional<std::string> DeviceOf(http::RequestContext& context, const http::Request& request,
+                                      const std::vector<std::string>& roles, Caller& caller,
+                                      http::Responder& respond);
   void GetDevice(http::RequestContext& context, http::Request& request, http::Responder respond);
   void PutDevice(http::RequestContext& context, http::Request& request, http::Responder respond);
   void PostCommand(http::RequestContext& context, http::Request& request,

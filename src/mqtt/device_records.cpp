@@ -1,9 +1,8 @@
 #include "nilecare/mqtt/device_records.hpp"
 
-#include <charconv>
-#include <cstdio>
-#include <ctime>
 #include <type_traits>
+
+#include "nilecare/core/clock.hpp"
 
 namespace nilecare::mqtt {
 namespace {
@@ -59,30 +58,7 @@ TimePoint Now() {
   return std::chrono::time_point_cast<microseconds>(std::chrono::system_clock::now());
 }
 
-std::string FormatTimestamp(TimePoint time) {
-  const auto micros = time.time_since_epoch().count();
-  auto seconds = micros / 1'000'000;
-  auto fraction = micros % 1'000'000;
-  if (fraction < 0) {
-    fraction += 1'000'000;
-    --seconds;
-  }
-  const auto as_time_t = static_cast<std::time_t>(seconds);
-  std::tm utc{};
-  gmtime_r(&as_time_t, &utc);
-  char buffer[48];
-  int length = 0;
-  if (fraction % 1000 == 0) {
-    length = std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                           utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour,
-                           utc.tm_min, utc.tm_sec, static_cast<int>(fraction / 1000));
-  } else {
-    length = std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
-                           utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour,
-                           utc.tm_min, utc.tm_sec, static_cast<int>(fraction));
-  }
-  return std::string(buffer, static_cast<std::size_t>(length));
-}
+std::string FormatTimestamp(TimePoint time) { return core::FormatIso8601Precise(time); }
 
 std::optional<TimePoint> ParseTimestamp(std::string_view text) {
   // YYYY-MM-DDTHH:MM:SS[.f{1,9}](Z|±HH:MM)
