@@ -13,6 +13,7 @@
 #include "http_component.hpp"
 #include "nilecare/http/dispatcher.hpp"
 #include "nilecare/observability/log.hpp"
+#include "nilecare/kafka/kafka_events.hpp"
 #include "nilecare/mqtt/mqtt_ingest.hpp"
 #include "nilecare/observability/metrics.hpp"
 #include "nilecare/realtime/realtime_server.hpp"
@@ -52,10 +53,20 @@ struct Gateway::Impl {
   // first request everything it routes to exists (each reports its own readiness).
   void Build() {
     RegisterOpsEndpoints(dispatcher, ops);
+    router::ServiceCaller* services = nullptr;
     if (!settings.routes.empty()) {
       auto rest_component = std::make_unique<rest::RestGateway>(io, settings, metrics);
       rest_component->RegisterRoutes(dispatcher);
+      services = &rest_component->Services();
       components.push_back(std::move(rest_component));
+    }
+    // Before the adapters that publish events, so that it stops after them.
+    kafka::KafkaEvents* kafka_events = nullptr;
+    if (settings.kafka) {
+      auto kafka_component = std::make_unique<kafka::KafkaEvents>(settings, metrics);
+      kafka_component->RegisterRoutes(dispatcher);
+      kafka_events = kafka_component.get();
+      components.push_back(std::move(kafka_component));
     }
     realtime::RoomSink* rooms = nullptr;
     if (settings.realtime) {
@@ -70,6 +81,11 @@ struct Gateway::Impl {
       auto mqtt_component = std::make_unique<mqtt::MqttIngest>(io, settings, metrics, rooms);
       mqtt_component->RegisterRoutes(dispatcher);
       components.push_back(std::move(mqtt_component));
+    }
+    // After the adapters its rules drive (rooms, services): it stops first.
+    if (kafka_events != nullptr && settings.kafka->consumer) {
+      components.push_back(std::make_unique<kafka::EventRouter>(io, settings, *kafka_events, rooms,
+                                                                services, metrics));
     }
     auto http_component =
         std::make_unique<HttpComponent>(io, settings.http, dispatcher, metrics);

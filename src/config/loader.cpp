@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -15,6 +16,7 @@
 #include <sstream>
 #include <variant>
 
+#include "event_rule_check.hpp"
 #include "nilecare/config/env_subst.hpp"
 #include "nilecare/config/units.hpp"
 #include "problem_list.hpp"
@@ -448,6 +450,22 @@ void ParseUpstreams(SectionReader& section, GatewaySettings& settings) {
 
 // ---- routes -----------------------------------------------------------------------------------
 
+std::vector<std::string> UpstreamNames(const GatewaySettings& settings) {
+  std::vector<std::string> names;
+  for (const UpstreamSettings& upstream : settings.upstreams) names.push_back(upstream.name);
+  return names;
+}
+
+// `name` (read from `key`) must be under upstreams:, which is parsed before the sections that
+// name upstreams (routes:, events:).
+void CheckUpstreamName(SectionReader& section, std::string_view key, const std::string& name,
+                       const GatewaySettings& settings) {
+  const std::vector<std::string> names = UpstreamNames(settings);
+  if (std::find(names.begin(), names.end(), name) == names.end()) {
+    section.Fail(key, UnknownUpstreamProblem(name, names));
+  }
+}
+
 constexpr auto kHttpMethods =
     std::to_array<std::string_view>({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"});
 
@@ -484,17 +502,7 @@ void ParseRoute(SectionReader& section, RouteSettings& route, GatewaySettings& s
     }
   }
   if (section.Require("upstream") && section.String("upstream", route.upstream)) {
-    const bool known = std::any_of(
-        settings.upstreams.begin(), settings.upstreams.end(),
-        [&](const UpstreamSettings& upstream) { return upstream.name == route.upstream; });
-    if (!known) {
-      std::vector<std::string> names;
-      for (const UpstreamSettings& upstream : settings.upstreams) names.push_back(upstream.name);
-      section.Fail("upstream", "unknown upstream \"" + route.upstream + "\" (" +
-                                   (names.empty() ? std::string("no upstreams: section")
-                                                  : "known: " + JoinWords(names)) +
-                                   ")");
-    }
+    CheckUpstreamName(section, "upstream", route.upstream, settings);
   }
   const bool auth_read =
       section.Enum("auth", route.auth,
@@ -945,6 +953,395 @@ void ParseThresholds(SectionReader& section, GatewaySettings& settings) {
   }
 }
 
+// ---- kafka, events ----------------------------------------------------------------------------
+
+// Kafka's limit for a topic name, applied to client ids and group ids too (the broker uses
+// them in quota and metric names).
+constexpr std::size_t kMaxKafkaName = 249;
+constexpr std::string_view kEmbeddedBrokers = "embedded";
+constexpr Duration kMaxLinger{std::chrono::seconds(1)};
+constexpr Duration kMinDeliveryTimeout{std::chrono::seconds(1)};
+constexpr Duration kMaxDeliveryTimeout{std::chrono::minutes(5)};
+constexpr long long kMaxQueueMessages = 10'000'000;
+constexpr std::size_t kMaxProducedEvent = 16 * kMiB;
+constexpr std::size_t kMaxConsumedEvent = 64 * kMiB;
+// Brokers refuse a shorter session than their group.min.session.timeout.ms (6s by default):
+// the consumer would never join its group.
+constexpr Duration kMinSessionTimeout{std::chrono::seconds(6)};
+constexpr Duration kMaxSessionTimeout{std::chrono::minutes(5)};
+constexpr Duration kMinCommitInterval{std::chrono::milliseconds(10)};
+constexpr Duration kMaxCommitInterval{std::chrono::minutes(1)};
+constexpr int kMaxConsumerRetries = 20;
+// A partition waits while one of its events is retried; longer back-offs stall it for minutes.
+constexpr Duration kMaxConsumerRetryDelay{std::chrono::minutes(1)};
+constexpr Duration kMinDedupeTtl{std::chrono::seconds(1)};
+constexpr Duration kMaxDedupeTtl{std::chrono::hours(24 * 30)};
+constexpr long long kMaxDedupeEntries = 10'000'000;
+
+// librdkafka properties the gateway sets itself, from its own keys or because its guarantees
+// depend on them (src/kafka sets them after kafka.properties, so they would be overridden
+// anyway; refusing them here says so before start-up). librdkafka's aliases are listed too.
+struct GatewayProperty {
+  std::string_view name;
+  std::string_view instead;
+};
+
+constexpr std::string_view kIdempotent =
+    "the producer is always idempotent, so that a retried send is not stored twice";
+constexpr std::string_view kAcksAll =
+    "the producer always waits for every in-sync replica (acks=all), so that an acknowledged "
+    "event is not lost";
+constexpr std::string_view kCommitAfterHandling =
+    "offsets are stored only once an event is handled; set kafka.consumer.commit_interval "
+    "instead";
+
+constexpr auto kGatewayProperties = std::to_array<GatewayProperty>({
+    {"bootstrap.servers", "set kafka.brokers instead"},
+    {"metadata.broker.list", "set kafka.brokers instead"},
+    {"client.id", "set kafka.client_id instead"},
+    {"enable.idempotence", kIdempotent},
+    {"acks", kAcksAll},
+    {"request.required.acks", kAcksAll},
+    {"group.id", "set kafka.consumer.group instead"},
+    {"enable.auto.commit", kCommitAfterHandling},
+    {"enable.auto.offset.store", kCommitAfterHandling},
+    {"auto.commit.interval.ms", "set kafka.consumer.commit_interval instead"},
+    {"auto.offset.reset", "set kafka.consumer.auto_offset_reset instead"},
+    {"session.timeout.ms", "set kafka.consumer.session_timeout instead"},
+    {"compression.type", "set kafka.producer.compression instead"},
+    {"compression.codec", "set kafka.producer.compression instead"},
+    {"linger.ms", "set kafka.producer.linger instead"},
+    {"queue.buffering.max.ms", "set kafka.producer.linger instead"},
+    {"message.timeout.ms", "set kafka.producer.delivery_timeout instead"},
+    {"delivery.timeout.ms", "set kafka.producer.delivery_timeout instead"},
+    {"queue.buffering.max.messages", "set kafka.producer.queue_max_messages instead"},
+    {"message.max.bytes", "set kafka.producer.max_event_bytes instead"},
+});
+
+// Property names holding these words have secret values (sasl.password, ssl.key.password,
+// sasl.oauthbearer.client.secret): never printed.
+constexpr auto kSecretPropertyWords =
+    std::to_array<std::string_view>({"password", "secret", "key"});
+
+const GatewayProperty* FindGatewayProperty(std::string_view name) {
+  for (const GatewayProperty& property : kGatewayProperties) {
+    if (property.name == name) return &property;
+  }
+  return nullptr;
+}
+
+// librdkafka's names: lower-case words joined by '.' (and a few '_').
+bool IsPropertyName(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_';
+  });
+}
+
+bool IsKafkaName(std::string_view name) {
+  return !name.empty() && name.size() <= kMaxKafkaName &&
+         std::all_of(name.begin(), name.end(), [](char c) {
+           return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '-';
+         });
+}
+
+// Kafka refuses "." and ".." as topic names.
+bool IsTopicName(std::string_view name) { return IsKafkaName(name) && name != "." && name != ".."; }
+
+constexpr std::string_view kTopicWhat =
+    "a Kafka topic name of 1 to 249 characters of A-Z, a-z, 0-9, '.', '_' and '-'";
+
+// The first part of an event type: "lab" in lab.result.critical.
+bool IsEntityName(std::string_view name) {
+  return !name.empty() && name.front() >= 'a' && name.front() <= 'z' &&
+         std::all_of(name.begin(), name.end(), [](char c) {
+           return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+         });
+}
+
+bool IsBroker(std::string_view text) {
+  const std::optional<ListenAddress> address = ParseListenAddress(text);
+  return address && address->port != 0;
+}
+
+bool IsOff(std::string_view word) { return word == "off" || word == "false"; }
+
+constexpr std::string_view kNoBrokers =
+    "is empty: list at least one broker, like [127.0.0.1:9092], or write brokers: embedded";
+constexpr std::string_view kBrokerCredentials =
+    "credentials do not belong in a broker address: set kafka.properties sasl.username and "
+    "sasl.password";
+
+// kafka.brokers: a list of host:port, a comma-separated string of them (what the local
+// stack's NILECARE_KAFKA_BROKERS holds), or `embedded`.
+void ReadKafkaBrokers(SectionReader& section, KafkaSettings& kafka) {
+  if (!section.IsScalar("brokers")) {
+    std::vector<std::string> items;
+    if (!section.StringList("brokers", items)) return;  // absent, or reported
+    // Before the per-item check, which would quote a password.
+    if (std::any_of(items.begin(), items.end(),
+                    [](const std::string& item) { return item.find('@') != std::string::npos; })) {
+      section.Fail("brokers", kBrokerCredentials);
+      return;
+    }
+    if (!section.StringList("brokers", kafka.brokers,
+                            "host:port like 127.0.0.1:9092 (or brokers: embedded, not in a list)",
+                            IsBroker)) {
+      return;
+    }
+    if (kafka.brokers.empty()) section.Fail("brokers", kNoBrokers);
+    return;
+  }
+  std::string text;
+  if (!section.String("brokers", text)) return;
+  if (text == kEmbeddedBrokers) {
+    kafka.embedded = true;
+    kafka.brokers.clear();
+    return;
+  }
+  if (text.find('@') != std::string::npos) {
+    section.Fail("brokers", kBrokerCredentials);
+    return;
+  }
+  std::vector<std::string> brokers;
+  bool valid = true;
+  for (std::size_t start = 0; start <= text.size();) {
+    const std::size_t comma = std::min(text.find(',', start), text.size());
+    std::string item = text.substr(start, comma - start);
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    valid = valid && IsBroker(item);
+    brokers.push_back(std::move(item));
+    start = comma + 1;
+  }
+  if (brokers.size() == 1 && brokers.front().empty()) {
+    section.Fail("brokers", kNoBrokers);
+  } else if (!valid) {
+    section.Reject("brokers",
+                   "host:port like 127.0.0.1:9092, a list of them, a comma-separated "
+                   "\"host:port,host:port\" or embedded");
+  } else {
+    kafka.brokers = std::move(brokers);
+  }
+}
+
+// kafka.topics: replaces the built-in map as a whole, so that the file shows every topic used.
+void ReadKafkaTopics(SectionReader& section, std::map<std::string, std::string>& topics) {
+  SectionReader* reader = section.Map("topics");
+  if (reader == nullptr) return;
+  std::map<std::string, std::string> read;
+  for (const std::string& entity : reader->Keys()) {
+    if (!IsEntityName(entity)) {
+      reader->Fail(entity,
+                   "entity names are a-z, 0-9 and '_', starting with a letter (the first part "
+                   "of an event type: lab in lab.result.critical)");
+    }
+    std::string topic;
+    if (reader->String(entity, topic, kTopicWhat, IsTopicName)) read[entity] = std::move(topic);
+  }
+  if (reader->Keys().empty()) {
+    section.Fail("topics",
+                 "is empty: map each entity to its topic, or leave topics out for the built-in "
+                 "map");
+  }
+  topics = std::move(read);
+}
+
+// kafka.properties: passed to librdkafka as they are. Values are never quoted in messages:
+// they hold SASL passwords and key passphrases.
+void ReadKafkaProperties(SectionReader& section, std::map<std::string, std::string>& properties) {
+  SectionReader* reader = section.Map("properties");
+  if (reader == nullptr) return;
+  for (const std::string& name : reader->Keys()) {
+    std::string value;
+    // A number or a boolean is taken as written (linger: 5 -> "5"): librdkafka reads text.
+    const bool read = reader->String(name, value);
+    if (const GatewayProperty* own = FindGatewayProperty(name)) {
+      reader->Fail(name, "is set by the gateway; " + std::string(own->instead));
+    } else if (!IsPropertyName(name)) {
+      reader->Fail(name,
+                   "is not a librdkafka property name (a-z, 0-9, '.' and '_', like "
+                   "security.protocol)");
+    } else if (read) {
+      properties[name] = std::move(value);
+    }
+  }
+}
+
+void ParseKafkaProducer(SectionReader& section, KafkaProducerSettings& producer) {
+  section.Enum<std::string>(
+      "compression", producer.compression,
+      {{"none", "none"}, {"gzip", "gzip"}, {"snappy", "snappy"}, {"lz4", "lz4"}, {"zstd", "zstd"}});
+  section.Duration("linger", producer.linger, Duration::zero(), kMaxLinger);
+  section.Duration("delivery_timeout", producer.delivery_timeout, kMinDeliveryTimeout,
+                   kMaxDeliveryTimeout);
+  section.Int("queue_max_messages", producer.queue_max_messages, 1, kMaxQueueMessages);
+  section.Size("max_event_bytes", producer.max_event_bytes, kKiB, kMaxProducedEvent);
+}
+
+void ParseKafkaConsumer(SectionReader& section, KafkaConsumerSettings& consumer,
+                        const KafkaSettings& kafka) {
+  section.String("group", consumer.group,
+                 "a group id of 1 to 249 characters of A-Z, a-z, 0-9, '.', '_' and '-'",
+                 IsKafkaName);
+  if (section.StringList("topics", consumer.topics, kTopicWhat, IsTopicName) &&
+      consumer.topics.empty()) {
+    section.Fail("topics", "is empty: list the topics whose events the rules act on");
+  }
+  section.Enum<std::string>("auto_offset_reset", consumer.auto_offset_reset,
+                            {{"earliest", "earliest"}, {"latest", "latest"}});
+  section.Duration("session_timeout", consumer.session_timeout, kMinSessionTimeout,
+                   kMaxSessionTimeout);
+  section.Duration("commit_interval", consumer.commit_interval, kMinCommitInterval,
+                   kMaxCommitInterval);
+  section.Int("retries", consumer.retries, 0, kMaxConsumerRetries);
+  section.Duration("retry_min", consumer.retry_min, kPositive, kMaxConsumerRetryDelay);
+  section.Duration("retry_max", consumer.retry_max, kPositive, kMaxConsumerRetryDelay);
+  section.Size("max_event_bytes", consumer.max_event_bytes, kKiB, kMaxConsumedEvent);
+  section.Duration("dedupe_ttl", consumer.dedupe_ttl, kMinDedupeTtl, kMaxDedupeTtl);
+  section.Int("dedupe_max_entries", consumer.dedupe_max_entries, 1, kMaxDedupeEntries);
+
+  CheckOrder(section, "retry_min", consumer.retry_min, "retry_max", consumer.retry_max);
+  // Events that fail are dead-lettered; consuming that topic would retry them for ever.
+  if (std::find(consumer.topics.begin(), consumer.topics.end(), kafka.dead_letter_topic) !=
+      consumer.topics.end()) {
+    section.Fail("topics", "lists the dead-letter topic (" + kafka.dead_letter_topic +
+                               "): its events would be consumed and dead-lettered again");
+  }
+}
+
+void ParseKafka(SectionReader& section, GatewaySettings& settings) {
+  KafkaSettings& kafka = settings.kafka.emplace();
+  ReadKafkaBrokers(section, kafka);
+  section.String("client_id", kafka.client_id,
+                 "a client id of 1 to 249 characters of A-Z, a-z, 0-9, '.', '_' and '-'",
+                 IsKafkaName);
+  section.String("source_service", kafka.source_service,
+                 "a non-empty name of a-z, 0-9, '-', '_' and '.'", IsServiceName);
+  ReadKafkaTopics(section, kafka.topics);
+  section.String("dead_letter_topic", kafka.dead_letter_topic, kTopicWhat, IsTopicName);
+  ReadKafkaProperties(section, kafka.properties);
+  // As for routes, an empty list could mean "nobody" or "anybody": neither is guessed.
+  if (section.StringList("publish_roles", kafka.publish_roles, "a role name without spaces",
+                         IsRoleName) &&
+      kafka.publish_roles.empty()) {
+    section.Fail("publish_roles",
+                 "is empty: leave publish_roles out to let any authenticated caller publish");
+  }
+  if (SectionReader* producer = section.Map("producer")) {
+    ParseKafkaProducer(*producer, kafka.producer);
+  }
+  // `consumer: off` turns the consumer group off (a producer-only gateway); an absent key
+  // keeps it on with the defaults.
+  if (section.IsScalar("consumer")) {
+    std::string word;
+    if (section.String("consumer", word, "a mapping of settings, or off", IsOff)) {
+      kafka.consumer.reset();
+    }
+  } else if (SectionReader* consumer = section.Map("consumer")) {
+    ParseKafkaConsumer(*consumer, *kafka.consumer, kafka);
+  }
+}
+
+void ParseEmitAction(SectionReader& section, EventEmitAction& emit) {
+  if (section.Require("event") && section.String("event", emit.event)) {
+    if (const std::string problem = EmitEventProblem(emit.event); !problem.empty()) {
+      section.Fail("event", problem);
+    }
+  }
+  if (section.Require("rooms") && section.StringList("rooms", emit.rooms, RoomProblem) &&
+      emit.rooms.empty()) {
+    section.Fail("rooms", kNoRoomsProblem);
+  }
+  if (section.Bool("critical", emit.critical)) {
+    if (const std::string problem = CriticalProblem(emit); !problem.empty()) {
+      section.Fail("critical", problem);
+    }
+  }
+}
+
+void ParseHttpAction(SectionReader& section, EventHttpAction& http,
+                     const GatewaySettings& settings) {
+  if (section.Require("upstream") && section.String("upstream", http.upstream)) {
+    CheckUpstreamName(section, "upstream", http.upstream, settings);
+  }
+  if (section.String("method", http.method)) {
+    if (const std::string problem = HttpMethodProblem(http.method); !problem.empty()) {
+      section.Fail("method", problem);
+    }
+  }
+  if (section.Require("path") && section.String("path", http.path)) {
+    if (const std::string problem = HttpPathProblem(http.path); !problem.empty()) {
+      section.Fail("path", problem);
+    }
+  }
+}
+
+constexpr auto kActionKinds = std::to_array<std::string_view>({"emit", "task", "http"});
+
+void ParseEventAction(SectionReader& section, EventAction& action,
+                      const GatewaySettings& settings) {
+  std::vector<std::string_view> kinds;
+  for (std::string_view kind : kActionKinds) {
+    if (section.Has(kind)) kinds.push_back(kind);
+  }
+  if (kinds.empty()) {
+    section.FailHere("expected one of emit, task or http");
+  } else if (kinds.size() > 1) {
+    section.Fail(kinds[1], "an action is one of emit, task or http, and this one is " +
+                               std::string(kinds[0]) + " already: give each its own list item");
+  }
+  if (SectionReader* emit = section.Map("emit")) {
+    action.kind = EventAction::Kind::kEmit;
+    ParseEmitAction(*emit, action.emit);
+  }
+  if (SectionReader* http = section.Map("http")) {
+    action.kind = EventAction::Kind::kHttp;
+    ParseHttpAction(*http, action.http, settings);
+  }
+  // This build has no RabbitMQ adapter (rabbitmq: is planned): a task would never run.
+  section.Unsupported("task", TaskProblem(/*tasks_available=*/false));
+}
+
+void ParseEventRule(SectionReader& section, EventRule& rule, const GatewaySettings& settings) {
+  rule.origin = settings.source + ":" + std::to_string(section.Line());
+  if (section.Require("match") && section.String("match", rule.match)) {
+    if (const std::string problem = MatchProblem(rule.match); !problem.empty()) {
+      section.Fail("match", problem);
+    }
+  }
+  if (!section.Require("actions")) return;
+  const std::optional<std::vector<SectionReader*>> items = section.MapList("actions");
+  if (!items) return;
+  // Only a list with no items is empty; one whose items were all refused has been reported.
+  if (section.ListSize("actions") == 0) section.Fail("actions", kNoActionsProblem);
+  for (SectionReader* item : *items) {
+    EventAction action;
+    ParseEventAction(*item, action, settings);
+    rule.actions.push_back(std::move(action));
+  }
+}
+
+void ParseEvents(SectionReader& section, GatewaySettings& settings) {
+  // kafka and upstreams come earlier in kSections, so what they hold is known here.
+  if (!settings.kafka) {
+    section.FailHere("requires the kafka section with a consumer (rules act on consumed events)");
+  } else if (!settings.kafka->consumer) {
+    section.FailHere("requires kafka.consumer, which is off (rules act on consumed events)");
+  }
+  // Without the rules key the built-in rules apply, as without the section; `rules: []` (or
+  // every rule commented out) means none.
+  if (!section.Has("rules")) return;
+  EventsSettings& events = settings.events.emplace();
+  const std::optional<std::vector<SectionReader*>> items = section.MapList("rules");
+  if (!items) return;
+  for (SectionReader* item : *items) {
+    EventRule rule;
+    ParseEventRule(*item, rule, settings);
+    events.rules.push_back(std::move(rule));
+  }
+}
+
 // ---- One summary function per section (for --check-config; never print secrets) ---------
 
 std::string SummarizeService(const GatewaySettings& settings) {
@@ -1214,6 +1611,126 @@ std::string SummarizeThresholds(const GatewaySettings& settings) {
          "\nrearm=" + FormatDuration(thresholds.rearm);
 }
 
+// Words joined by ' ', broken with '\n' before a word that would pass the summary's width (a
+// single long word stays whole). Continuation lines are indented, so that they read as part
+// of the first word's group ("producer: ...").
+std::string WrapWords(const std::vector<std::string>& words) {
+  constexpr std::size_t kWidth = kSummaryWidth - kSummaryIndent;
+  constexpr std::string_view kContinuation = "  ";
+  std::string text;
+  std::size_t line = 0;
+  for (const std::string& word : words) {
+    if (line > 0 && line + 1 + word.size() > kWidth) {
+      text += '\n';
+      text += kContinuation;
+      line = kContinuation.size();
+    } else if (line > 0) {
+      text += ' ';
+      ++line;
+    }
+    text += word;
+    line += word.size();
+  }
+  return text;
+}
+
+// The summary shows the values of these properties as "***".
+bool IsSecretProperty(std::string_view name) {
+  std::string lower(name);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return std::any_of(
+      kSecretPropertyWords.begin(), kSecretPropertyWords.end(),
+      [&lower](std::string_view word) { return lower.find(word) != std::string::npos; });
+}
+
+std::string SummarizeKafka(const GatewaySettings& settings) {
+  if (!settings.kafka) return "off";
+  const KafkaSettings& kafka = *settings.kafka;
+  std::vector<std::string> lines;
+  lines.push_back(
+      WrapWords({"brokers=" + (kafka.embedded ? std::string("embedded (in-process, local use only)")
+                                              : JoinWords(kafka.brokers, ",")),
+                 "client_id=" + kafka.client_id, "source_service=" + kafka.source_service}));
+  std::vector<std::string> topics{"topics:"};
+  for (const auto& [entity, topic] : kafka.topics) topics.push_back(entity + "=" + topic);
+  topics.push_back("dead_letter_topic=" + kafka.dead_letter_topic);
+  lines.push_back(WrapWords(topics));
+  std::vector<std::string> properties{"properties:"};
+  for (const auto& [name, value] : kafka.properties) {
+    properties.push_back(name + "=" + (IsSecretProperty(name) ? std::string("***") : value));
+  }
+  if (kafka.properties.empty()) properties.push_back("(none)");
+  lines.push_back(WrapWords(properties));
+  lines.push_back("publish_roles=" + (kafka.publish_roles.empty()
+                                          ? std::string("(any authenticated caller)")
+                                          : JoinWords(kafka.publish_roles, ",")));
+  const KafkaProducerSettings& producer = kafka.producer;
+  lines.push_back(WrapWords({"producer:", "compression=" + producer.compression,
+                             "linger=" + FormatDuration(producer.linger),
+                             "delivery_timeout=" + FormatDuration(producer.delivery_timeout),
+                             "queue_max_messages=" + std::to_string(producer.queue_max_messages),
+                             "max_event_bytes=" + FormatSize(producer.max_event_bytes)}));
+  if (!kafka.consumer) {
+    lines.push_back("consumer: off");
+  } else {
+    const KafkaConsumerSettings& consumer = *kafka.consumer;
+    lines.push_back(WrapWords(
+        {"consumer:", "group=" + consumer.group, "topics=" + JoinWords(consumer.topics, ","),
+         "auto_offset_reset=" + consumer.auto_offset_reset,
+         "session_timeout=" + FormatDuration(consumer.session_timeout),
+         "commit_interval=" + FormatDuration(consumer.commit_interval),
+         "retries=" + std::to_string(consumer.retries),
+         "retry=" + FormatDuration(consumer.retry_min) + ".." + FormatDuration(consumer.retry_max),
+         "max_event_bytes=" + FormatSize(consumer.max_event_bytes),
+         "dedupe_ttl=" + FormatDuration(consumer.dedupe_ttl),
+         "dedupe_max_entries=" + std::to_string(consumer.dedupe_max_entries)}));
+  }
+  return JoinWords(lines, "\n");
+}
+
+// "appointment.* -> emit appointment:updated to user:{data.patient_id},user:{data.doctor_id}"
+std::string DescribeEventActions(const EventRule& rule) {
+  std::string text;
+  for (const EventAction& action : rule.actions) {
+    if (!text.empty()) text += "; ";
+    switch (action.kind) {
+      case EventAction::Kind::kEmit:
+        text += "emit " + action.emit.event + (action.emit.critical ? " (critical)" : "") + " to " +
+                JoinWords(action.emit.rooms, ",");
+        break;
+      case EventAction::Kind::kHttp:
+        text += "http " + action.http.method + " " + action.http.upstream + action.http.path;
+        break;
+      case EventAction::Kind::kTask:
+        text += "task " + action.task.queue;
+        if (action.task.priority >= 0) text += " priority=" + std::to_string(action.task.priority);
+        break;
+    }
+  }
+  return text;
+}
+
+std::string SummarizeEvents(const GatewaySettings& settings) {
+  if (!settings.kafka || !settings.kafka->consumer) return "off (no kafka consumer)";
+  if (settings.events && settings.events->rules.empty()) {
+    return "no rules (consumed events are not acted on)";
+  }
+  // The built-in rules without task actions: this build has no RabbitMQ adapter.
+  const std::vector<EventRule> rules =
+      settings.events ? settings.events->rules : DefaultEventRules(/*with_tasks=*/false);
+  std::size_t width = 0;
+  for (const EventRule& rule : rules) width = std::max(width, rule.match.size());
+  std::string text = settings.events ? std::to_string(rules.size()) + " rules:"
+                                     : "built-in rules (no events: section):";
+  for (const EventRule& rule : rules) {
+    std::string match = rule.match;
+    match.resize(width, ' ');
+    text += "\n" + match + " -> " + DescribeEventActions(rule);
+  }
+  return text;
+}
+
 // ---- The section table: adding a section is one parse function and one row here ----------
 
 using MappingParser = void (*)(SectionReader&, GatewaySettings&);
@@ -1230,7 +1747,7 @@ struct SectionSpec {
 // Parsed in this order, whatever the file's order, and the cross-section checks rely on it:
 // a section may look at the settings of those above it (routes: at auth:, upstreams: and
 // timeouts:; upstreams: at timeouts: and circuit_breaker:; idempotency: at redis:; mqtt: at
-// auth:, realtime: and database:; thresholds: at mqtt:).
+// auth:, realtime: and database:; thresholds: at mqtt:; events: at upstreams: and kafka:).
 constexpr auto kSections = std::to_array<SectionSpec>({
     {"service", true, ParseService, SummarizeService},
     {"log", false, ParseLog, SummarizeLog},
@@ -1248,15 +1765,15 @@ constexpr auto kSections = std::to_array<SectionSpec>({
     {"database", false, ParseDatabase, SummarizeDatabase},
     {"mqtt", false, ParseMqtt, SummarizeMqtt},
     {"thresholds", false, ParseThresholds, SummarizeThresholds},
+    {"kafka", false, ParseKafka, SummarizeKafka},
+    {"events", false, ParseEvents, SummarizeEvents},
 });
 
 // Sections of the designed surface whose adapters are not built yet.
 // Present in a file they are an error, not ignored: an operator must not believe that, say,
-// events are consumed when this build has no Kafka consumer. Move a name from here to
+// tasks are queued when this build has no RabbitMQ publisher. Move a name from here to
 // kSections when its adapter lands.
 constexpr auto kPlannedSections = std::to_array<std::string_view>({
-    "kafka",
-    "events",
     "rabbitmq",
 });
 

@@ -113,6 +113,17 @@ bool SectionReader::Require(std::string_view key) {
   return false;
 }
 
+bool SectionReader::IsScalar(std::string_view key) {
+  Remember(key);
+  const Entry* entry = Find(key);
+  return entry != nullptr && entry->value.IsScalar();
+}
+
+std::size_t SectionReader::ListSize(std::string_view key) const {
+  const Entry* entry = Find(key);
+  return entry != nullptr && entry->value.IsSequence() ? entry->value.size() : 0;
+}
+
 std::vector<std::string> SectionReader::Keys() const {
   std::vector<std::string> keys;
   keys.reserve(entries_.size());
@@ -315,6 +326,38 @@ bool SectionReader::StringList(std::string_view key, std::vector<std::string>& o
       problems_.Add(item.Mark().line + 1, KeyPath(key) + "[" + std::to_string(i) +
                                               "]: expected " + std::string(what) + ", got " +
                                               Describe(item));
+      ok = false;
+      continue;
+    }
+    values.push_back(item.Scalar());
+  }
+  if (!ok) return false;
+  out = std::move(values);
+  return true;
+}
+
+bool SectionReader::StringList(std::string_view key, std::vector<std::string>& out,
+                               std::string (*problem)(std::string_view)) {
+  constexpr std::string_view kWhat = "a list of strings like [a, b]";
+  Entry* entry = Take(key);
+  if (entry == nullptr) return false;
+  if (!entry->value.IsSequence()) {
+    Expected(*entry, kWhat);
+    return false;
+  }
+  std::vector<std::string> values;
+  bool ok = true;
+  for (std::size_t i = 0; i < entry->value.size(); ++i) {
+    const YAML::Node item = entry->value[i];
+    const std::string item_path = KeyPath(key) + "[" + std::to_string(i) + "]";
+    if (!item.IsScalar()) {
+      problems_.Add(item.Mark().line + 1, item_path + ": expected a string, got " + Describe(item));
+      ok = false;
+      continue;
+    }
+    const std::string text = problem(item.Scalar());
+    if (!text.empty()) {
+      problems_.Add(item.Mark().line + 1, item_path + ": " + text);
       ok = false;
       continue;
     }

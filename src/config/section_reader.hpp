@@ -55,6 +55,15 @@ class SectionReader {
   // Has(key), reporting "<path.key>: required key is missing" when it is absent.
   bool Require(std::string_view key);
 
+  // Whether the key is present with a scalar value, not a mapping, a list or nothing; does not
+  // consume it. For keys that take either a word or a mapping (`kafka.consumer: off`), or
+  // either a string or a list (`kafka.brokers`).
+  bool IsScalar(std::string_view key);
+
+  // The number of items of the key's list value; 0 when it is absent, nothing or not a list.
+  // Does not consume it. Tells an empty list from one whose items were all refused.
+  std::size_t ListSize(std::string_view key) const;
+
   // Each returns true when the key was present and its value valid (and stored in `out`).
   bool String(std::string_view key, std::string& out);
   // `valid` restricts the value; `what` describes what it accepts ("a non-empty name ...").
@@ -75,6 +84,11 @@ class SectionReader {
   //   <path.key>[1]: expected <what>, got "<item>"
   bool StringList(std::string_view key, std::vector<std::string>& out, std::string_view what,
                   bool (*valid)(std::string_view));
+  // For items whose problems differ (a room template: bad prefix, unknown placeholder):
+  // `problem` returns "" for a good item, else what is wrong with it (quoting the item itself
+  // when it helps), reported with the item's own line and index: <path.key>[1]: <problem>
+  bool StringList(std::string_view key, std::vector<std::string>& out,
+                  std::string (*problem)(std::string_view));
   bool IntList(std::string_view key, std::vector<int>& out, int min, int max);
 
   template <typename T>

@@ -1,5 +1,7 @@
 #include "device_api.hpp"
 
+#include "nilecare/auth/bearer_auth.hpp"
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -128,27 +130,13 @@ void DeviceApi::RegisterRoutes(http::Dispatcher& dispatcher) {
 bool DeviceApi::Authenticate(http::RequestContext& context, const http::Request& request,
                              const std::vector<std::string>& roles, Caller& caller,
                              http::Responder& respond) {
-  const auto token = http::BearerToken(request);
-  if (!token) {
-    respond(http::ErrorResponse(context, Status::unauthorized, ec::kUnauthorized,
-                                "Authentication required", {{"reason", "missing_token"}}));
+  auto result = auth::AuthenticateBearer(verifier_, http::BearerToken(request), roles);
+  if (auto* failure = std::get_if<auth::AuthFailure>(&result)) {
+    respond(http::ErrorResponse(context, static_cast<Status>(failure->status), failure->code,
+                                failure->message, {{"reason", failure->reason}}));
     return false;
   }
-  auto verified = verifier_.Verify(*token);
-  if (auto* error = std::get_if<auth::JwtError>(&verified)) {
-    respond(http::ErrorResponse(context, Status::unauthorized, ec::kUnauthorized,
-                                auth::Describe(*error), {{"reason", auth::ToString(*error)}}));
-    return false;
-  }
-  auto& claims = std::get<auth::Claims>(verified);
-  const bool allowed = std::any_of(claims.roles.begin(), claims.roles.end(), [&](const auto& r) {
-    return std::find(roles.begin(), roles.end(), r) != roles.end();
-  });
-  if (!allowed) {
-    respond(http::ErrorResponse(context, Status::forbidden, ec::kForbidden,
-                                "Your role may not use this endpoint"));
-    return false;
-  }
+  auto& claims = std::get<auth::Claims>(result);
   caller.user_id = std::move(claims.subject);
   caller.roles = std::move(claims.roles);
   return true;

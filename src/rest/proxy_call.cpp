@@ -19,27 +19,6 @@ double Random01() {
   return std::uniform_real_distribution<double>(0.0, 1.0)(engine);
 }
 
-CallResult ResultFor(http::UpstreamError error) {
-  switch (error) {
-    case http::UpstreamError::kTimeout: return CallResult::kTimeout;
-    case http::UpstreamError::kConnect: return CallResult::kConnect;
-    case http::UpstreamError::kSaturated: return CallResult::kSaturated;
-    case http::UpstreamError::kBadResponse: return CallResult::kBadResponse;
-    default: return CallResult::kNetwork;
-  }
-}
-
-CallResult ResultFor(unsigned status) {
-  if (status < 300) return CallResult::k2xx;
-  if (status < 400) return CallResult::k3xx;
-  if (status < 500) return CallResult::k4xx;
-  return CallResult::k5xx;
-}
-
-// opossum counts what axios throws: network errors, timeouts and 5xx; a 429 is the
-// upstream shedding load. Other 4xx are the caller's fault, not the upstream's.
-bool CountsAsBreakerFailure(unsigned status) { return status >= 500 || status == 429; }
-
 }  // namespace
 
 ProxyCall::ProxyCall(std::shared_ptr<RestGateway::Shared> shared, const Route& route,
@@ -71,7 +50,7 @@ void ProxyCall::Attempt() {
   if (!permit.allowed) {
     if (retrying_) upstream_.budget->RetryFinished();
     retrying_ = false;
-    Count(CallResult::kCircuitOpen);
+    CountCall(upstream_, CallResult::kCircuitOpen);
     Finish(http::RetryLaterResponse(context_, http::Status::service_unavailable, core::error_code::kCircuitOpen,
                                     "Upstream service is unavailable (circuit open)",
                                     permit.retry_after, {{"upstream", upstream_.name}}));
@@ -88,23 +67,13 @@ void ProxyCall::Attempt() {
 void ProxyCall::OnResult(const router::CircuitBreaker::Permit& permit,
                          std::chrono::steady_clock::time_point started,
                          http::UpstreamResult result) {
-  const auto now = std::chrono::steady_clock::now();
-  const auto latency = std::chrono::duration_cast<std::chrono::milliseconds>(now - started);
-  upstream_.attempt_seconds->Observe(std::chrono::duration<double>(now - started).count());
   if (retrying_) {
     upstream_.budget->RetryFinished();
     retrying_ = false;
   }
+  RecordAttempt(upstream_, permit, started, result);
 
   if (result.error != http::UpstreamError::kNone) {
-    if (result.error == http::UpstreamError::kSaturated ||
-        result.error == http::UpstreamError::kShutdown) {
-      // The gateway refused locally: says nothing about the upstream's health.
-      upstream_.breaker->RecordAbandoned(permit);
-    } else {
-      upstream_.breaker->RecordFailure(permit, now);
-    }
-    Count(ResultFor(result.error));
     log::Warn("upstream attempt failed", {{"request_id", context_.request_id},
                                           {"upstream", upstream_.name},
                                           {"attempt", attempts_},
@@ -122,12 +91,6 @@ void ProxyCall::OnResult(const router::CircuitBreaker::Permit& permit,
   }
 
   const unsigned status = result.response.result_int();
-  if (CountsAsBreakerFailure(status)) {
-    upstream_.breaker->RecordFailure(permit, now);
-  } else {
-    upstream_.breaker->RecordSuccess(permit, latency, now);
-  }
-  Count(ResultFor(status));
   std::optional<std::chrono::milliseconds> retry_after;
   if (auto it = result.response.find(http::beast_http::field::retry_after);
       it != result.response.end()) {
@@ -210,10 +173,6 @@ void ProxyCall::Finish(http::Response response) {
     }
   }
   respond_(std::move(response));
-}
-
-void ProxyCall::Count(CallResult result) {
-  upstream_.results[static_cast<std::size_t>(result)]->Inc();
 }
 
 }  // namespace nilecare::rest

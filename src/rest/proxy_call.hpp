@@ -35,7 +35,6 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall> {
                   bool safe_to_repeat);
   void Fail(http::UpstreamError error, const std::string& detail);
   void Finish(http::Response response);
-  void Count(CallResult result);
 
   std::shared_ptr<RestGateway::Shared> shared_;
   Upstream& upstream_;

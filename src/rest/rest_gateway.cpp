@@ -253,8 +253,17 @@ RestGateway::RestGateway(boost::asio::io_context& io, const config::GatewaySetti
                                }
                                return 0.0;
                              });
+    {
+      std::string klass = upstream_settings.timeout_class;
+      if (klass.empty()) klass = settings.timeouts.default_class;
+      const auto it = settings.timeouts.classes.find(klass);
+      upstream->default_timeout = it == settings.timeouts.classes.end()
+                                      ? std::chrono::seconds(10)
+                                      : it->second;
+    }
     shared.upstreams.push_back(std::move(upstream));
   }
+  shared.services = MakeServiceCaller(shared);
 
   for (const auto& route_settings : settings.routes) {
     auto route = std::make_unique<Route>();
@@ -370,6 +379,8 @@ void RestGateway::RegisterRoutes(http::Dispatcher& dispatcher) {
         });
   }
 }
+
+router::ServiceCaller& RestGateway::Services() { return *shared_->services; }
 
 void RestGateway::Start() {
   if (shared_->redis) shared_->redis->Start();

@@ -16,6 +16,7 @@
 #include "nilecare/router/rate_limiter.hpp"
 #include "nilecare/router/retry_budget.hpp"
 #include "nilecare/router/retry_policy.hpp"
+#include "nilecare/router/service_caller.hpp"
 #include "nilecare/storage/idempotency_store.hpp"
 #include "nilecare/storage/redis_client.hpp"
 #include "remote_validator.hpp"
@@ -37,7 +38,18 @@ struct Upstream {
   observability::Counter* retries{nullptr};
   observability::Counter* budget_exhausted{nullptr};
   observability::Histogram* attempt_seconds{nullptr};
+  // The upstream's timeout class (or timeouts.default_class): calls made for events.
+  std::chrono::milliseconds default_timeout{};
 };
+
+void CountCall(Upstream& upstream, CallResult result);
+
+// One attempt's outcome into the upstream's breaker and metrics: a local refusal (pool
+// saturated, shutting down) says nothing about the upstream's health; network errors,
+// timeouts, 5xx and 429 count as failures (opossum's view of what axios throws).
+CallResult RecordAttempt(Upstream& upstream, const router::CircuitBreaker::Permit& permit,
+                         std::chrono::steady_clock::time_point started,
+                         const http::UpstreamResult& result);
 
 struct Route {
   config::RouteSettings settings;
@@ -58,6 +70,7 @@ struct RestGateway::Shared {
   std::shared_ptr<storage::RedisClient> redis;
   std::unique_ptr<storage::IdempotencyStore> idempotency;
   std::atomic<std::int64_t> in_flight{0};
+  std::unique_ptr<router::ServiceCaller> services;
   observability::MetricsRegistry* metrics{nullptr};
 
   explicit Shared(const config::RetrySettings& retry) : retry_policy(retry) {}
@@ -65,5 +78,8 @@ struct RestGateway::Shared {
   void CountRateLimited(std::string_view key_type);
   void CountIdempotency(std::string_view outcome);
 };
+
+// The ServiceCaller over `shared`'s upstreams (src/rest/service_caller.cpp).
+std::unique_ptr<router::ServiceCaller> MakeServiceCaller(RestGateway::Shared& shared);
 
 }  // namespace nilecare::rest

@@ -274,6 +274,89 @@ struct ThresholdSettings {
   Duration rearm{std::chrono::minutes(5)};
 };
 
+// kafka: domain events (spec §2). Producer for POST /api/v1/events and the gateway's own
+// events; consumer group feeding `events.rules`. See docs/events.md.
+struct KafkaProducerSettings {
+  std::string compression{"lz4"};  // none | gzip | snappy | lz4 | zstd
+  Duration linger{std::chrono::milliseconds(5)};  // batch small messages this long
+  // No delivery report by then (broker unreachable) -> the message fails: 503 to REST callers.
+  Duration delivery_timeout{std::chrono::seconds(10)};
+  std::size_t queue_max_messages{100000};  // produced, not yet acknowledged; full -> 503
+  std::size_t max_event_bytes{256 * 1024};  // POST /api/v1/events body, and any event produced
+};
+
+struct KafkaConsumerSettings {
+  std::string group{"nilecare-gateway"};
+  std::vector<std::string> topics{"patient.events", "appointment.events",
+                                  "prescription.events", "payment.events", "lab.events"};
+  std::string auto_offset_reset{"latest"};  // earliest | latest: where a new group starts
+  Duration session_timeout{std::chrono::seconds(10)};
+  Duration commit_interval{std::chrono::seconds(1)};  // handled offsets committed this often
+  int retries{3};  // a failing rule action is tried 1 + retries times, then dead-lettered
+  Duration retry_min{std::chrono::milliseconds(200)};  // back-off doubles from here ...
+  Duration retry_max{std::chrono::seconds(5)};         // ... up to here
+  std::size_t max_event_bytes{1024 * 1024};  // larger events are dead-lettered unread
+  Duration dedupe_ttl{std::chrono::hours(24)};  // event_ids remembered this long ...
+  std::size_t dedupe_max_entries{100000};       // ... in memory (plus Redis when configured)
+};
+
+struct KafkaSettings {
+  std::vector<std::string> brokers{"127.0.0.1:9092"};  // host:port list
+  bool embedded{false};  // brokers: embedded -> in-process mock cluster (local/dev only)
+  std::string client_id{"nilecare-gateway"};
+  std::string source_service{"nilecare-gateway"};  // DomainEvent.source_service of our events
+  // Entity -> topic (spec "Event Topics"); an event type's entity must be listed here.
+  std::map<std::string, std::string> topics{{"patient", "patient.events"},
+                                            {"appointment", "appointment.events"},
+                                            {"prescription", "prescription.events"},
+                                            {"payment", "payment.events"},
+                                            {"lab", "lab.events"},
+                                            {"audit", "audit.events"},
+                                            {"vitals", "vitals.events"},
+                                            {"device", "device.events"}};
+  std::string dead_letter_topic{"nilecare.dlq"};
+  // Passed to librdkafka as is (security.protocol, sasl.*, ssl.*): production clusters.
+  // Values containing secrets come from the environment; they are never logged.
+  std::map<std::string, std::string> properties{};
+  std::vector<std::string> publish_roles{};  // POST /api/v1/events: empty = any valid token
+  KafkaProducerSettings producer{};
+  std::optional<KafkaConsumerSettings> consumer{KafkaConsumerSettings{}};  // consumer: off
+};
+
+// events.rules: what the consumer does with an event whose type matches.
+struct EventEmitAction {
+  std::string event;                // Socket.IO event name, e.g. appointment:updated
+  std::vector<std::string> rooms;   // templates: user:{data.patient_id}, role:doctor
+  bool critical{false};             // alert:critical with ack, re-send and escalation
+};
+struct EventTaskAction {
+  std::string queue;  // RabbitMQ queue (rabbitmq: section)
+  int priority{-1};   // -1 = the queue's default
+};
+struct EventHttpAction {
+  std::string upstream;        // a name from `upstreams:`
+  std::string method{"POST"};  // POST | PUT | PATCH
+  std::string path;            // template, e.g. /api/v1/notifications/{data.patient_id}
+};
+struct EventAction {
+  enum class Kind { kEmit, kTask, kHttp };
+  Kind kind{Kind::kEmit};
+  EventEmitAction emit{};
+  EventTaskAction task{};
+  EventHttpAction http{};
+};
+struct EventRule {
+  std::string match;  // event_type glob: "*" matches within and across dots ("lab.*")
+  std::vector<EventAction> actions;
+  std::string origin{};  // "<file>:<line>" of the rule, for logs
+};
+// events: { rules: [...] } — absent: DefaultEventRules() (spec "Event Topics & Subscribers").
+struct EventsSettings {
+  std::vector<EventRule> rules{};
+};
+// The spec's subscribers, as rules (task actions only when the rabbitmq adapter exists).
+std::vector<EventRule> DefaultEventRules(bool with_tasks);
+
 struct GatewaySettings {
   std::string source;  // the file the settings came from, for messages
   // Legal but risky choices ("<file>:<line>: <key.path>: ..."), e.g. an unset auth.jwt.issuer:
@@ -295,6 +378,8 @@ struct GatewaySettings {
   std::optional<DatabaseSettings> database{};
   std::optional<MqttSettings> mqtt{};
   ThresholdSettings thresholds{};  // used by mqtt:; the section may be absent (defaults)
+  std::optional<KafkaSettings> kafka{};
+  std::optional<EventsSettings> events{};  // absent: DefaultEventRules()
 };
 
 }  // namespace nilecare::config

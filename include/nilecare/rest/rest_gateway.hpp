@@ -12,6 +12,7 @@
 #include "nilecare/core/component.hpp"
 #include "nilecare/http/dispatcher.hpp"
 #include "nilecare/observability/metrics.hpp"
+#include "nilecare/router/service_caller.hpp"
 
 namespace boost::asio {
 class io_context;
@@ -27,6 +28,10 @@ class RestGateway final : public core::Component {
   ~RestGateway() override;
 
   void RegisterRoutes(http::Dispatcher& dispatcher);
+
+  // Calls to `upstreams:` through their pools and breakers, for the event rules' `http`
+  // actions. Valid while this component lives.
+  router::ServiceCaller& Services();
 
   std::string_view Name() const override { return "rest"; }
   void Start() override;

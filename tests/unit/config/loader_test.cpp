@@ -4,10 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
+#include <sstream>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -194,14 +197,13 @@ TEST(LoaderTest, UnknownKeyWithoutSuggestion) {
 }
 
 TEST(LoaderTest, UnsupportedSectionIsAnError) {
-  EXPECT_EQ(ProblemOf("service: {}\n\nkafka:\n  brokers: 127.0.0.1:9092\n"),
-            "gw.yaml:3: kafka: this section is not supported by this build yet");
+  EXPECT_EQ(ProblemOf("service: {}\n\nrabbitmq:\n  url: amqp://127.0.0.1:5672\n"),
+            "gw.yaml:3: rabbitmq: this section is not supported by this build yet");
+  // Whatever its value, and next to sections that are in this build.
   const std::vector<std::string> problems =
-      ProblemsOf("service: {}\nrabbitmq: {}\nkafka:\n  brokers: 127.0.0.1:9092\nevents: []\n");
+      ProblemsOf("service: {}\nrabbitmq: []\nkafka:\n  brokers: 127.0.0.1:9092\nevents: {}\n");
   EXPECT_EQ(problems, (std::vector<std::string>{
                           "gw.yaml:2: rabbitmq: this section is not supported by this build yet",
-                          "gw.yaml:3: kafka: this section is not supported by this build yet",
-                          "gw.yaml:5: events: this section is not supported by this build yet",
                       }));
   EXPECT_EQ(ProblemOf("service: {}\nhttp:\n  tls: {cert: a, key: b}\n"),
             "gw.yaml:3: http.tls: TLS is not supported by this build yet (terminate TLS in front "
@@ -282,7 +284,7 @@ TEST(LoaderTest, CollectsAllProblemsInFileOrder) {
 log:
   level: loud
   fromat: text
-kafka: {}
+rabbitmq: {}
 )";
   try {
     Load(yaml);
@@ -296,7 +298,7 @@ kafka: {}
         "number is ambiguous: seconds or milliseconds?), got \"65\"",
         "gw.yaml:6: log.level: expected one of trace|debug|info|warn|error, got \"loud\"",
         "gw.yaml:7: log.fromat: unknown key (did you mean \"format\"?)",
-        "gw.yaml:8: kafka: this section is not supported by this build yet",
+        "gw.yaml:8: rabbitmq: this section is not supported by this build yet",
         "gw.yaml: service: required section is missing",
     };
     EXPECT_EQ(error.Problems(), expected);
@@ -515,21 +517,61 @@ TEST(LoaderTest, ShippedDevConfigLoads) {
   EXPECT_EQ(s.mqtt->username, "");
   ExpectDefaultThresholds(s.thresholds);
 
+  // Domain events: without the stack, the in-process mock cluster; the built-in rules.
+  ASSERT_TRUE(s.kafka && s.kafka->consumer);
+  EXPECT_TRUE(s.kafka->embedded);
+  EXPECT_TRUE(s.kafka->brokers.empty());
+  EXPECT_EQ(s.kafka->client_id, "nilecare-gateway-dev");
+  EXPECT_EQ(s.kafka->consumer->group, "nilecare-gateway-dev");
+  EXPECT_EQ(s.kafka->consumer->auto_offset_reset, "earliest");
+  EXPECT_EQ(s.kafka->consumer->session_timeout, seconds(6));
+  EXPECT_FALSE(s.events.has_value());
+
   // The local stack's variables are picked up.
   const std::string test_pg = "postgres://nilecare:nilecare@127.0.0.1:25432/nilecare";
   const GatewaySettings env = LoadFile(
       path.string(), FakeEnv({{"JWT_SECRET", kTestSecret},
                               {"NILECARE_REDIS_URL", "redis://127.0.0.1:26379"},
                               {"NILECARE_PG_URL", test_pg},
-                              {"NILECARE_MQTT_URL", "tcp://127.0.0.1:21883"}}));
+                              {"NILECARE_MQTT_URL", "tcp://127.0.0.1:21883"},
+                              {"NILECARE_KAFKA_BROKERS", "127.0.0.1:39092,127.0.0.1:39093"}}));
   EXPECT_EQ(env.auth->jwt->secret, kTestSecret);
   EXPECT_EQ(env.redis->url, "redis://127.0.0.1:26379");
   EXPECT_EQ(env.database->url, test_pg);
   EXPECT_EQ(env.mqtt->urls, (std::vector<std::string>{"tcp://127.0.0.1:21883"}));
+  EXPECT_FALSE(env.kafka->embedded);
+  EXPECT_EQ(env.kafka->brokers, (std::vector<std::string>{"127.0.0.1:39092", "127.0.0.1:39093"}));
 }
 
-// The production file's commented-out device sections, uncommented, load and are the
-// defaults of settings.hpp: what the file documents is what the gateway does.
+std::string ReadConfig(const char* name) {
+  std::ifstream file(RepoConfig(name));
+  EXPECT_TRUE(file) << RepoConfig(name);
+  return std::string(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+}
+
+// `text` with its commented-out blocks that start with one of `starts` ("# kafka:")
+// uncommented one level: from that line, "# " is removed after `indent` up to the first line
+// that does not start with `indent` + "# ". Returns the number of lines uncommented too.
+std::pair<std::string, int> Uncomment(const std::string& text,
+                                      const std::vector<std::string>& starts,
+                                      const std::string& indent = "") {
+  std::istringstream lines(text);
+  std::string out;
+  bool in_block = false;
+  int uncommented = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (std::find(starts.begin(), starts.end(), line) != starts.end()) in_block = true;
+    if (in_block && line.rfind(indent + "# ", 0) == 0) {
+      line.erase(indent.size(), 2);
+      ++uncommented;
+    } else {
+      in_block = false;
+    }
+    out += line + "\n";
+  }
+  return {out, uncommented};
+}
+
 TEST(LoaderTest, ShippedGatewayConfigDeviceSections) {
   const std::filesystem::path path = RepoConfig("gateway.yaml");
   std::ifstream file(path);
@@ -602,6 +644,83 @@ TEST(LoaderTest, ShippedGatewayConfigDeviceSections) {
   EXPECT_EQ(summary.find("gw:pw"), std::string::npos) << summary;
 }
 
+// The production file's commented-out kafka: and events: sections, uncommented, load and are
+// the defaults of settings.hpp and the built-in rules.
+TEST(LoaderTest, ShippedGatewayConfigEventSections) {
+  const auto [text, uncommented] = Uncomment(ReadConfig("gateway.yaml"), {"# kafka:", "# events:"});
+  ASSERT_GT(uncommented, 60) << text;
+  const GatewaySettings s =
+      LoadString(text, "gateway.yaml", FakeEnv({{"JWT_SECRET", kTestSecret}}));
+  EXPECT_TRUE(s.warnings.empty()) << ::testing::PrintToString(s.warnings);
+
+  ASSERT_TRUE(s.kafka.has_value());
+  const nilecare::config::KafkaSettings kafka;
+  const nilecare::config::KafkaSettings& k = *s.kafka;
+  EXPECT_EQ(k.brokers, kafka.brokers);
+  EXPECT_EQ(k.embedded, kafka.embedded);
+  EXPECT_EQ(k.client_id, kafka.client_id);
+  EXPECT_EQ(k.source_service, kafka.source_service);
+  EXPECT_EQ(k.topics, kafka.topics);
+  EXPECT_EQ(k.dead_letter_topic, kafka.dead_letter_topic);
+  EXPECT_EQ(k.properties, kafka.properties);
+  EXPECT_EQ(k.publish_roles, kafka.publish_roles);
+  EXPECT_EQ(k.producer.compression, kafka.producer.compression);
+  EXPECT_EQ(k.producer.linger, kafka.producer.linger);
+  EXPECT_EQ(k.producer.delivery_timeout, kafka.producer.delivery_timeout);
+  EXPECT_EQ(k.producer.queue_max_messages, kafka.producer.queue_max_messages);
+  EXPECT_EQ(k.producer.max_event_bytes, kafka.producer.max_event_bytes);
+  ASSERT_TRUE(k.consumer.has_value());
+  const nilecare::config::KafkaConsumerSettings& c = *k.consumer;
+  EXPECT_EQ(c.group, kafka.consumer->group);
+  EXPECT_EQ(c.topics, kafka.consumer->topics);
+  EXPECT_EQ(c.auto_offset_reset, kafka.consumer->auto_offset_reset);
+  EXPECT_EQ(c.session_timeout, kafka.consumer->session_timeout);
+  EXPECT_EQ(c.commit_interval, kafka.consumer->commit_interval);
+  EXPECT_EQ(c.retries, kafka.consumer->retries);
+  EXPECT_EQ(c.retry_min, kafka.consumer->retry_min);
+  EXPECT_EQ(c.retry_max, kafka.consumer->retry_max);
+  EXPECT_EQ(c.max_event_bytes, kafka.consumer->max_event_bytes);
+  EXPECT_EQ(c.dedupe_ttl, kafka.consumer->dedupe_ttl);
+  EXPECT_EQ(c.dedupe_max_entries, kafka.consumer->dedupe_max_entries);
+
+  // The rules written out are the built-in ones (this build has no task actions).
+  ASSERT_TRUE(s.events.has_value());
+  const std::vector<nilecare::config::EventRule> built_in =
+      nilecare::config::DefaultEventRules(false);
+  ASSERT_EQ(s.events->rules.size(), built_in.size());
+  for (std::size_t i = 0; i < built_in.size(); ++i) {
+    const auto& rule = s.events->rules[i];
+    SCOPED_TRACE(built_in[i].match);
+    EXPECT_EQ(rule.match, built_in[i].match);
+    ASSERT_EQ(rule.actions.size(), built_in[i].actions.size());
+    for (std::size_t j = 0; j < rule.actions.size(); ++j) {
+      EXPECT_EQ(rule.actions[j].kind, built_in[i].actions[j].kind);
+      EXPECT_EQ(rule.actions[j].emit.event, built_in[i].actions[j].emit.event);
+      EXPECT_EQ(rule.actions[j].emit.rooms, built_in[i].actions[j].emit.rooms);
+      EXPECT_EQ(rule.actions[j].emit.critical, built_in[i].actions[j].emit.critical);
+    }
+  }
+
+  // The commented SASL example, uncommented too, loads with the credentials from the
+  // environment, which the summary does not show.
+  const auto [sasl, sasl_lines] =
+      Uncomment(Uncomment(ReadConfig("gateway.yaml"), {"# kafka:"}).first,
+                {"  # properties:", "  # publish_roles: [admin, service]"}, "  ");
+  ASSERT_EQ(sasl_lines, 7) << sasl;
+  const GatewaySettings with_sasl =
+      LoadString(sasl, "gateway.yaml",
+                 FakeEnv({{"JWT_SECRET", kTestSecret},
+                          {"NILECARE_KAFKA_BROKERS", "kafka-1.internal:9093,kafka-2.internal:9093"},
+                          {"KAFKA_USERNAME", "gateway"},
+                          {"KAFKA_PASSWORD", "hunter3-kafka"}}));
+  ASSERT_TRUE(with_sasl.kafka.has_value());
+  EXPECT_EQ(with_sasl.kafka->brokers,
+            (std::vector<std::string>{"kafka-1.internal:9093", "kafka-2.internal:9093"}));
+  EXPECT_EQ(with_sasl.kafka->properties.at("sasl.password"), "hunter3-kafka");
+  EXPECT_EQ(with_sasl.kafka->publish_roles, (std::vector<std::string>{"admin", "service"}));
+  EXPECT_EQ(Summary(with_sasl).find("hunter3"), std::string::npos) << Summary(with_sasl);
+}
+
 TEST(LoaderTest, SummaryShowsEffectiveSettings) {
   const GatewaySettings s = Load(
       "service: {threads: 2}\nlog: {format: text}\nhttp: {listen: '[::1]:0', max_body: 1MB}\n");
@@ -612,8 +731,7 @@ TEST(LoaderTest, SummaryShowsEffectiveSettings) {
   EXPECT_NE(summary.find("listen=[::1]:0"), std::string::npos) << summary;
   EXPECT_NE(summary.find("max_body=1MB"), std::string::npos) << summary;
   EXPECT_NE(summary.find("idle_timeout=65s"), std::string::npos) << summary;
-  EXPECT_NE(summary.find("not in this build: kafka, events, rabbitmq\n"), std::string::npos)
-      << summary;
+  EXPECT_NE(summary.find("not in this build: rabbitmq\n"), std::string::npos) << summary;
   EXPECT_EQ(summary.back(), '\n');
 }
 

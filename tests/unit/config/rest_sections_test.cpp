@@ -855,7 +855,9 @@ idempotency: {}
   database:        off
   mqtt:            off
   thresholds:      off (no mqtt: section)
-  not in this build: kafka, events, rabbitmq
+  kafka:           off
+  events:          off (no kafka consumer)
+  not in this build: rabbitmq
 )");
   EXPECT_EQ(summary.find("a-very-secret"), std::string::npos) << summary;
   EXPECT_EQ(summary.find("pw-123"), std::string::npos) << summary;
@@ -875,6 +877,8 @@ TEST(RestSectionsTest, SummaryOfAbsentSections) {
            "  database:        off\n",
            "  mqtt:            off\n",
            "  thresholds:      off (no mqtt: section)\n",
+           "  kafka:           off\n",
+           "  events:          off (no kafka consumer)\n",
        }) {
     EXPECT_NE(summary.find(expected), std::string::npos) << expected << "\nin:\n" << summary;
   }

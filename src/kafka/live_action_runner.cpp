@@ -1,0 +1,67 @@
+#include "live_action_runner.hpp"
+
+#include <future>
+#include <memory>
+
+namespace nilecare::kafka {
+namespace {
+// The call's own timeout ends it; this only guards against a callback that never comes.
+constexpr auto kCallbackGrace = std::chrono::seconds(5);
+constexpr auto kFallbackTimeout = std::chrono::seconds(130);
+}  // namespace
+
+ActionResult LiveActionRunner::Run(const config::EventAction& action,
+                                   const core::DomainEvent& event) {
+  switch (action.kind) {
+    case config::EventAction::Kind::kEmit: return Emit(action.emit, event);
+    case config::EventAction::Kind::kHttp: return Http(action.http, event);
+    case config::EventAction::Kind::kTask: break;
+  }
+  return ActionResult::Permanent("task actions need the rabbitmq adapter");
+}
+
+ActionResult LiveActionRunner::Emit(const config::EventEmitAction& emit,
+                                    const core::DomainEvent& event) {
+  if (rooms_ == nullptr) return ActionResult::Permanent("realtime adapter not configured");
+  std::vector<std::string> rooms;
+  rooms.reserve(emit.rooms.size());
+  for (const auto& room : emit.rooms) {
+    // A room whose field the event lacks (an appointment without a doctor yet) is skipped;
+    // the action fails only when no room at all can be named.
+    if (auto expanded = ExpandTemplate(room, event, TemplateUse::kRoom)) {
+      rooms.push_back(std::move(*expanded));
+    }
+  }
+  if (rooms.empty()) return ActionResult::Permanent("no_room_resolved");
+  if (emit.critical) {
+    // The event id doubles as the alert id: a redelivered event re-sends the same alert.
+    rooms_->EmitCritical(rooms, EmitPayload(event, true), event.event_id);
+  } else {
+    rooms_->Emit(rooms, emit.event, EmitPayload(event, false));
+  }
+  return ActionResult::Done();
+}
+
+ActionResult LiveActionRunner::Http(const config::EventHttpAction& http,
+                                    const core::DomainEvent& event) {
+  if (services_ == nullptr) return ActionResult::Permanent("rest adapter not configured");
+  auto target = ExpandTemplate(http.path, event, TemplateUse::kPath);
+  if (!target) return ActionResult::Permanent("path_field_missing");
+  auto promise = std::make_shared<std::promise<router::ServiceCallResult>>();
+  auto future = promise->get_future();
+  router::ServiceCall call{http.upstream, http.method, std::move(*target), HttpBody(event),
+                           event.correlation_id, std::chrono::milliseconds(0)};
+  services_->Call(std::move(call), [promise](router::ServiceCallResult result) {
+    promise->set_value(std::move(result));
+  });
+  if (future.wait_for(kFallbackTimeout + kCallbackGrace) != std::future_status::ready) {
+    return ActionResult::Retry("no_reply");
+  }
+  const auto result = future.get();
+  if (result.Succeeded()) return ActionResult::Done();
+  const std::string error =
+      result.status != 0 ? "http_" + std::to_string(result.status) : result.error;
+  return result.Permanent() ? ActionResult::Permanent(error) : ActionResult::Retry(error);
+}
+
+}  // namespace nilecare::kafka
