@@ -20,7 +20,7 @@
 set -Eeuo pipefail
 
 readonly SERVERS=(mqtt pg redis amqp kafka)
-readonly KAFKA_TOPICS="patient.events,appointment.events,prescription.events,payment.events,lab.events,audit.events,nilecare.dlq"
+readonly KAFKA_TOPICS="patient.events,appointment.events,prescription.events,payment.events,lab.events,audit.events,vitals.events,device.events,nilecare.dlq"
 readonly KAFKA_PARTITIONS=3
 readonly PG_BIN=/usr/lib/postgresql/15/bin
 readonly RABBIT_BIN=/usr/lib/rabbitmq/bin

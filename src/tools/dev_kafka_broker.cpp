@@ -8,9 +8,6 @@
 // The mock picks its listener ports itself, so the bootstrap list is published in a file
 // (--bootstrap-file) that scripts/stack.sh waits for.
 
-#include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
-
 #include <pthread.h>
 #include <unistd.h>
 
@@ -31,6 +28,7 @@
 #include <vector>
 
 #include "flag_reader.hpp"
+#include "nilecare/kafka/mock_cluster.hpp"
 
 namespace nilecare::tools {
 namespace {
@@ -40,9 +38,6 @@ constexpr int kDefaultBrokers = 1;
 constexpr int kMaxBrokers = 32;
 constexpr int kDefaultPartitions = 1;
 constexpr int kMaxPartitions = 1024;
-// Kafka's usual production replication factor; the mock cannot place more replicas than it
-// has brokers.
-constexpr int kMaxReplication = 3;
 constexpr int kExitUsage = 2;
 constexpr int kExitFailure = 1;
 
@@ -51,7 +46,8 @@ constexpr std::string_view kUsage =
     "                          [--topics a,b,c] [--partitions N] [--help]\n"
     "\n"
     "Runs librdkafka's mock Kafka cluster on 127.0.0.1 (random ports) until SIGTERM or\n"
-    "SIGINT. For local runs and tests only: it keeps everything in memory.\n"
+    "SIGINT. For local runs and tests only: it keeps everything in memory. SIGUSR1 takes\n"
+    "the brokers down (connections refused, data kept), SIGUSR2 brings them back.\n"
     "\n"
     "  --brokers N            number of mock brokers (default 1)\n"
     "  --bootstrap-file PATH  write the bootstrap list there once ready (atomically);\n"
@@ -179,71 +175,6 @@ bool WriteFileAtomically(const std::string& path, const std::string& content) {
   return true;
 }
 
-// Owns the rd_kafka_t the mock cluster needs for its bookkeeping, and the cluster itself;
-// the cluster must go before the handle.
-class MockCluster {
- public:
-  MockCluster() = default;
-  MockCluster(const MockCluster&) = delete;
-  MockCluster& operator=(const MockCluster&) = delete;
-  ~MockCluster() {
-    if (cluster_ != nullptr) {
-      rd_kafka_mock_cluster_destroy(cluster_);
-    }
-    if (handle_ != nullptr) {
-      rd_kafka_destroy(handle_);
-    }
-  }
-
-  bool Start(int brokers) {
-    char errstr[512] = {};
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    // The handle never talks to a cluster; it only owns the mock. Level 4 hides the notice
-    // that it has no bootstrap.servers, which would mislead whoever reads this log.
-    for (const auto& [name, value] : {std::pair{"client.id", "nilecare-dev-kafka"},
-                                      std::pair{"log_level", "4"}}) {
-      if (rd_kafka_conf_set(conf, name, value, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
-        std::cerr << kProgram << ": " << errstr << '\n';
-        rd_kafka_conf_destroy(conf);
-        return false;
-      }
-    }
-    handle_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-    if (handle_ == nullptr) {
-      // rd_kafka_new only takes ownership of conf on success.
-      rd_kafka_conf_destroy(conf);
-      std::cerr << kProgram << ": rd_kafka_new: " << errstr << '\n';
-      return false;
-    }
-    cluster_ = rd_kafka_mock_cluster_new(handle_, brokers);
-    if (cluster_ == nullptr) {
-      std::cerr << kProgram << ": rd_kafka_mock_cluster_new failed\n";
-      return false;
-    }
-    brokers_ = brokers;
-    return true;
-  }
-
-  bool CreateTopic(const std::string& topic, int partitions) {
-    const int replication = std::min(brokers_, kMaxReplication);
-    const rd_kafka_resp_err_t err =
-        rd_kafka_mock_topic_create(cluster_, topic.c_str(), partitions, replication);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      std::cerr << kProgram << ": cannot create topic " << topic << ": " << rd_kafka_err2str(err)
-                << '\n';
-      return false;
-    }
-    return true;
-  }
-
-  std::string Bootstraps() const { return rd_kafka_mock_cluster_bootstraps(cluster_); }
-
- private:
-  rd_kafka_t* handle_ = nullptr;
-  rd_kafka_mock_cluster_t* cluster_ = nullptr;
-  int brokers_ = 0;
-};
-
 int Run(int argc, char** argv) {
   std::string error;
   const auto options = ParseArgs(argc, argv, error);
@@ -262,6 +193,8 @@ int Run(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGUSR1);
+  sigaddset(&stop_signals, SIGUSR2);
   if (const int rc = pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr); rc != 0) {
     std::cerr << kProgram << ": pthread_sigmask: " << std::strerror(rc) << '\n';
     return kExitFailure;
@@ -269,16 +202,15 @@ int Run(int argc, char** argv) {
   // A client that disconnects mid-response must not kill the broker.
   std::signal(SIGPIPE, SIG_IGN);
 
-  MockCluster cluster;
-  if (!cluster.Start(options->brokers)) {
+  std::optional<kafka::MockCluster> cluster;
+  try {
+    cluster.emplace(options->brokers);
+    for (const auto& topic : options->topics) cluster->CreateTopic(topic, options->partitions);
+  } catch (const std::exception& failure) {
+    std::cerr << kProgram << ": " << failure.what() << '\n';
     return kExitFailure;
   }
-  for (const auto& topic : options->topics) {
-    if (!cluster.CreateTopic(topic, options->partitions)) {
-      return kExitFailure;
-    }
-  }
-  const std::string bootstraps = cluster.Bootstraps();
+  const std::string bootstraps = cluster->Bootstraps();
   if (!options->bootstrap_file.empty() &&
       !WriteFileAtomically(options->bootstrap_file, bootstraps + "\n")) {
     return kExitFailure;
@@ -287,9 +219,16 @@ int Run(int argc, char** argv) {
             << " bootstrap=" << bootstraps << " topics=" << options->topics.size() << std::endl;
 
   int signal_number = 0;
-  if (const int rc = sigwait(&stop_signals, &signal_number); rc != 0) {
-    std::cerr << kProgram << ": sigwait: " << std::strerror(rc) << '\n';
-    return kExitFailure;
+  for (;;) {
+    if (const int rc = sigwait(&stop_signals, &signal_number); rc != 0) {
+      std::cerr << kProgram << ": sigwait: " << std::strerror(rc) << '\n';
+      return kExitFailure;
+    }
+    if (signal_number != SIGUSR1 && signal_number != SIGUSR2) break;
+    // A broker outage for tests, keeping the cluster's data and ports.
+    cluster->SetBrokersUp(signal_number == SIGUSR2);
+    std::cerr << kProgram << ": brokers " << (signal_number == SIGUSR2 ? "up" : "down")
+              << std::endl;
   }
   // A stale bootstrap file would send the next reader to ports nobody listens on.
   if (!options->bootstrap_file.empty()) {
