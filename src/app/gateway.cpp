@@ -74,11 +74,13 @@ struct Gateway::Impl {
           std::make_unique<realtime::RealtimeServer>(io, settings, metrics);
       realtime_component->RegisterRoutes(dispatcher);
       rooms = &realtime_component->Rooms();
+      if (kafka_events != nullptr) realtime_component->SetEventSink(&kafka_events->Events());
       components.push_back(std::move(realtime_component));
     }
     // After realtime: it pushes readings to clinicians through its rooms.
     if (settings.mqtt) {
       auto mqtt_component = std::make_unique<mqtt::MqttIngest>(io, settings, metrics, rooms);
+      if (kafka_events != nullptr) mqtt_component->SetEventSink(&kafka_events->Events());
       mqtt_component->RegisterRoutes(dispatcher);
       components.push_back(std::move(mqtt_component));
     }

@@ -1016,6 +1016,11 @@ constexpr auto kGatewayProperties = std::to_array<GatewayProperty>({
     {"delivery.timeout.ms", "set kafka.producer.delivery_timeout instead"},
     {"queue.buffering.max.messages", "set kafka.producer.queue_max_messages instead"},
     {"message.max.bytes", "set kafka.producer.max_event_bytes instead"},
+    {"heartbeat.interval.ms", "it follows kafka.consumer.session_timeout (a third of it)"},
+    {"statistics.interval.ms", "the gateway reads the client's statistics every second (metrics)"},
+    {"queued.max.messages.kbytes", "the gateway bounds the consumer's prefetch buffer itself"},
+    {"fetch.wait.max.ms",
+     "the gateway keeps fetches short (100ms), so that events reach clients without delay"},
 });
 
 // Property names holding these words have secret values (sasl.password, ssl.key.password,

@@ -55,12 +55,13 @@ std::optional<DeviceRecord> DecodeRecord(std::string_view entry) {
 DeviceIngest::DeviceIngest(const config::MqttSettings& settings,
                            const config::ThresholdSettings& thresholds, Journal& journal,
                            DeviceDirectory& directory, realtime::RoomSink* sink,
-                           IngestMetrics& metrics)
+                           IngestMetrics& metrics, core::EventSink* events)
     : settings_(settings),
       journal_(journal),
       directory_(directory),
       sink_(sink),
       metrics_(metrics),
+      events_(events),
       thresholds_(thresholds, settings.max_devices) {
   limits_.max_payload = settings.max_payload;
 }
@@ -106,6 +107,19 @@ void DeviceIngest::HandleVitals(const std::string& device_id, std::string_view p
     alert.message = DescribeBreach(breach);
     alert.at = now;
     Append(alert);
+    if (events_ != nullptr) {
+      events_->Publish(core::NewDomainEvent(
+          "vitals.critical", {}, alert.id,
+          {{"alert_id", alert.id},
+           {"patient_id", alert.patient_id},
+           {"device_id", device_id},
+           {"alert_type", breach.alert_type},
+           {"vital", breach.vital},
+           {"value", breach.value},
+           {"threshold", breach.threshold},
+           {"direction", breach.direction},
+           {"measured_at", FormatTimestamp(reading.measured_at)}}));
+    }
     alerts.push_back(std::move(alert));
   }
 
@@ -149,6 +163,18 @@ void DeviceIngest::HandleAlert(const std::string& device_id, std::string_view pa
   metrics_.alerts_accepted.Inc();
   log::Warn("device alert", {{"device_id", device_id}, {"alert_type", alert.alert_type},
                              {"severity", alert.severity}, {"alert_id", alert.id}});
+  if (events_ != nullptr) {
+    events_->Publish(core::NewDomainEvent(
+        "device.alert", {}, alert.id,
+        {{"alert_id", alert.id},
+         {"patient_id", alert.patient_id},
+         {"device_id", device_id},
+         {"alert_type", alert.alert_type},
+         {"severity", alert.severity},
+         {"value", alert.value ? json(*alert.value) : json(nullptr)},
+         {"message", alert.message},
+         {"timestamp", FormatTimestamp(alert.at)}}));
+  }
   if (sink_ == nullptr) return;
   json data = {{"patient_id", alert.patient_id},
                {"device_id", device_id},

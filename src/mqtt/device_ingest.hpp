@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 
+#include "nilecare/core/domain_event.hpp"
 #include "device_directory.hpp"
 #include "ingest_metrics.hpp"
 #include "nilecare/config/settings.hpp"
@@ -40,7 +41,7 @@ class DeviceIngest {
   // `sink` may be null (no realtime adapter: nothing is pushed).
   DeviceIngest(const config::MqttSettings& settings, const config::ThresholdSettings& thresholds,
                Journal& journal, DeviceDirectory& directory, realtime::RoomSink* sink,
-               IngestMetrics& metrics);
+               IngestMetrics& metrics, core::EventSink* events = nullptr);
 
   // Paho's message handler: returns once the message is durable (or durably rejected).
   void OnMessage(std::string_view topic, std::string_view payload);
@@ -71,6 +72,7 @@ class DeviceIngest {
   DeviceDirectory& directory_;
   realtime::RoomSink* sink_;
   IngestMetrics& metrics_;
+  core::EventSink* events_;
   ThresholdMonitor thresholds_;
   std::atomic<bool> aborted_{false};
   std::atomic<bool> waiting_{false};

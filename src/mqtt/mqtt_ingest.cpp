@@ -78,6 +78,7 @@ struct MqttIngest::Impl {
   std::shared_ptr<DeviceApi> api;
   std::atomic<bool> ever_connected{false};
   std::atomic<bool> connect_failed{false};
+  core::EventSink* events{nullptr};
   std::atomic<bool> stopping{false};
   mutable std::mutex detail_mutex;
   std::string broker_detail;  // why the broker connection is down
@@ -98,6 +99,8 @@ MqttIngest::~MqttIngest() {
   if (impl_ && !impl_->stopping) Stop();
 }
 
+void MqttIngest::SetEventSink(core::EventSink* events) { impl_->events = events; }
+
 void MqttIngest::RegisterRoutes(http::Dispatcher& dispatcher) {
   impl_->api->RegisterRoutes(dispatcher);
 }
@@ -117,7 +120,8 @@ void MqttIngest::Start() {
     log::Error("mqtt journal damage repaired", {{"dir", settings.journal_dir}, {"report", report}});
   }
   impl.ingest = std::make_unique<DeviceIngest>(settings, impl.settings.thresholds, *impl.journal,
-                                               impl.directory, impl.sink, impl.metrics);
+                                               impl.directory, impl.sink, impl.metrics,
+                                               impl.events);
   impl.writer = std::make_unique<VitalsWriter>(settings, *impl.settings.database, *impl.journal,
                                                impl.directory, impl.metrics);
   impl.writer->Start();

@@ -388,6 +388,18 @@ void Hub::OnSubscribe(const std::shared_ptr<Connection>& connection, const json&
                                {"channel", "realtime"},
                                {"allowed", decision.allowed},
                                {"sid", connection->Sid()}});
+                    if (self->events_ != nullptr) {
+                      auto event = core::NewDomainEvent(
+                          "audit.phi_accessed", {}, connection->Sid(),
+                          {{"user_id", state.user_id},
+                           {"role", state.role},
+                           {"patient_id", patient},
+                           {"channel", "realtime"},
+                           {"action", "subscribe"},
+                           {"allowed", decision.allowed}});
+                      event.user_id = state.user_id;
+                      self->events_->Publish(std::move(event));
+                    }
                     if (!decision.allowed) {
                       self->metrics_.joins_denied.Inc();
                       return Reply(*connection, ack,

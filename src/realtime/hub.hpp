@@ -24,6 +24,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "nilecare/core/domain_event.hpp"
 #include "connection.hpp"
 #include "nilecare/auth/jwt_verifier.hpp"
 #include "nilecare/config/settings.hpp"
@@ -44,6 +45,9 @@ class Hub final : public RoomSink,
       const auth::JwtVerifier& verifier, PatientAccess& access, RealtimeMetrics& metrics,
       std::function<void(std::string)> publish);
   ~Hub() override;
+
+  // Audit events for patient-room decisions (see RealtimeServer::SetEventSink).
+  void SetEventSink(core::EventSink* events) { events_ = events; }
 
   // --- Engine.IO sessions ---
   std::shared_ptr<Connection> NewConnection(http::Strand strand, std::string remote_address);
@@ -152,6 +156,7 @@ class Hub final : public RoomSink,
   PatientAccess& access_;
   RealtimeMetrics& metrics_;
   std::function<void(std::string)> publish_;
+  core::EventSink* events_{nullptr};
   const std::string tag_;  // this process: offsets and fan-out origin
   const bool recovery_;
 

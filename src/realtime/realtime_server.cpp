@@ -391,6 +391,8 @@ RealtimeServer::RealtimeServer(asio::io_context& io, const config::GatewaySettin
 
 RealtimeServer::~RealtimeServer() = default;
 
+void RealtimeServer::SetEventSink(core::EventSink* events) { impl_->hub->SetEventSink(events); }
+
 void RealtimeServer::RegisterRoutes(http::Dispatcher& dispatcher) {
   // The dispatcher outlives the io_context; Impl (timers, sockets) must not: the routes hold
   // it weakly, and after the component is gone they answer as a stopping gateway.

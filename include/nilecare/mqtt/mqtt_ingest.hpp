@@ -30,6 +30,7 @@
 
 #include "nilecare/config/settings.hpp"
 #include "nilecare/core/component.hpp"
+#include "nilecare/core/domain_event.hpp"
 #include "nilecare/http/dispatcher.hpp"
 #include "nilecare/observability/metrics.hpp"
 #include "nilecare/realtime/room_sink.hpp"
@@ -49,6 +50,10 @@ class MqttIngest final : public core::Component {
   ~MqttIngest() override;
 
   void RegisterRoutes(http::Dispatcher& dispatcher);
+
+  // Where alerts are announced as vitals.critical / device.alert events (Kafka adapter);
+  // null = alerts go to clinicians and the database only. Call before Start().
+  void SetEventSink(core::EventSink* events);
 
   std::string_view Name() const override { return "mqtt"; }
   // Opens the journal (throws naming the directory when it is unusable), starts the writer

@@ -30,6 +30,7 @@
 
 #include "nilecare/config/settings.hpp"
 #include "nilecare/core/component.hpp"
+#include "nilecare/core/domain_event.hpp"
 #include "nilecare/http/dispatcher.hpp"
 #include "nilecare/observability/metrics.hpp"
 #include "nilecare/realtime/room_sink.hpp"
@@ -46,6 +47,10 @@ class RealtimeServer final : public core::Component {
   RealtimeServer(boost::asio::io_context& io, const config::GatewaySettings& settings,
                  observability::MetricsRegistry& metrics);
   ~RealtimeServer() override;
+
+  // Where patient-room joins are announced as audit.events phi_accessed (Kafka adapter);
+  // null = the audit log line only. Call before Start().
+  void SetEventSink(core::EventSink* events);
 
   // The Engine.IO endpoint (polling + WebSocket upgrade) and /internal/notifications,
   // /internal/emit.

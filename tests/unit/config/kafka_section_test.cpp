@@ -33,9 +33,12 @@ bool Has(const std::vector<std::string>& problems, std::string_view text) {
 }
 
 KafkaSettings KafkaOf(std::string_view section, std::map<std::string, std::string> vars = {}) {
-  const GatewaySettings s = Load(WithBase(section), std::move(vars));
-  EXPECT_TRUE(s.kafka.has_value());
-  return s.kafka.value_or(KafkaSettings{});
+  GatewaySettings s = Load(WithBase(section), std::move(vars));
+  if (!s.kafka) {
+    ADD_FAILURE() << "no kafka settings:\n" << section;
+    return {};
+  }
+  return std::move(*s.kafka);
 }
 
 TEST(KafkaSectionTest, AbsentMeansOff) {
@@ -110,7 +113,7 @@ TEST(KafkaSectionTest, ReadsEveryKey) {
     sasl.username: gateway
     sasl.password: '${KAFKA_PASSWORD}'
     socket.keepalive.enable: true
-    fetch.wait.max.ms: 100
+    reconnect.backoff.ms: 100
   publish_roles: [admin, service]
   producer:
     compression: zstd
@@ -151,7 +154,7 @@ TEST(KafkaSectionTest, ReadsEveryKey) {
                               {"sasl.username", "gateway"},
                               {"sasl.password", "p@ss: #1"},
                               {"socket.keepalive.enable", "true"},
-                              {"fetch.wait.max.ms", "100"},
+                              {"reconnect.backoff.ms", "100"},
                           }));
   EXPECT_EQ(k.publish_roles, (std::vector<std::string>{"admin", "service"}));
   EXPECT_EQ(k.producer.compression, "zstd");
@@ -309,6 +312,12 @@ TEST(KafkaSectionTest, PropertiesTheGatewaySetsAreRefusedWithTheKeyToUse) {
       {"delivery.timeout.ms", "set kafka.producer.delivery_timeout instead"},
       {"queue.buffering.max.messages", "set kafka.producer.queue_max_messages instead"},
       {"message.max.bytes", "set kafka.producer.max_event_bytes instead"},
+      {"heartbeat.interval.ms", "it follows kafka.consumer.session_timeout (a third of it)"},
+      {"statistics.interval.ms",
+       "the gateway reads the client's statistics every second (metrics)"},
+      {"queued.max.messages.kbytes", "the gateway bounds the consumer's prefetch buffer itself"},
+      {"fetch.wait.max.ms",
+       "the gateway keeps fetches short (100ms), so that events reach clients without delay"},
   };
   for (const auto& [name, instead] : cases) {
     EXPECT_EQ(ProblemOf(WithBase("kafka:\n  properties:\n    " + name + ": 'x'\n")),
