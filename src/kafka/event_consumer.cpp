@@ -87,6 +87,12 @@ EventConsumer::EventConsumer(const config::KafkaSettings& settings, std::string 
   handle_ = MakeHandle(RD_KAFKA_CONSUMER, std::move(conf));
   // Everything the handle fetches is served by rd_kafka_consumer_poll.
   rd_kafka_poll_set_consumer(handle_.get());
+  for (const auto kind : {HandleOutcome::Kind::kHandled, HandleOutcome::Kind::kDuplicate,
+                          HandleOutcome::Kind::kUnmatched, HandleOutcome::Kind::kDeadLetter}) {
+    events_by_outcome_[static_cast<std::size_t>(kind)] =
+        &metrics.GetCounter("nilecare_kafka_events_total", "Consumed events by outcome.",
+                            {{"result", std::string(ToString(kind))}});
+  }
   metrics.AddCallbackGauge("nilecare_kafka_consumer_lag",
                            "Records in the assigned partitions not consumed yet.", {},
                            [this] { return static_cast<double>(lag_.load()); });
@@ -213,18 +219,27 @@ void EventConsumer::Run() {
 bool EventConsumer::Process(const rd_kafka_message_t& message) {
   const auto started = std::chrono::steady_clock::now();
   const char* topic = rd_kafka_topic_name(message.rkt);
-  metrics_.GetCounter("nilecare_kafka_consumed_total", "Records read by the event consumer.",
-                      {{"topic", topic}})
-      .Inc();
+  auto consumed = consumed_by_topic_.find(std::string_view(topic));
+  if (consumed == consumed_by_topic_.end()) {
+    consumed = consumed_by_topic_
+                   .emplace(topic, &metrics_.GetCounter("nilecare_kafka_consumed_total",
+                                                        "Records read by the event consumer.",
+                                                        {{"topic", topic}}))
+                   .first;
+  }
+  consumed->second->Inc();
   const std::string_view payload(static_cast<const char*>(message.payload), message.len);
   const auto outcome = handler_.Handle(payload);
   if (outcome.kind == HandleOutcome::Kind::kAborted) return false;
   if (outcome.kind == HandleOutcome::Kind::kDeadLetter && !DeadLetter(message, outcome)) {
     return false;
   }
-  metrics_.GetCounter("nilecare_kafka_events_total", "Consumed events by outcome.",
-                      {{"result", std::string(ToString(outcome.kind))}})
-      .Inc();
+  auto& counter = events_by_outcome_[static_cast<std::size_t>(outcome.kind)];
+  if (counter == nullptr) {
+    counter = &metrics_.GetCounter("nilecare_kafka_events_total", "Consumed events by outcome.",
+                                   {{"result", std::string(ToString(outcome.kind))}});
+  }
+  counter->Inc();
   handle_seconds_.Observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   if (outcome.kind == HandleOutcome::Kind::kDuplicate) {

@@ -3,7 +3,9 @@
 // to the EventHandler, dead-letters what it cannot handle, and only then stores the offset
 // (committed every commit_interval, and on revoke and close): at-least-once.
 
+#include <array>
 #include <atomic>
+#include <map>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -66,6 +68,9 @@ class EventConsumer {
   std::atomic<bool> finished_{false};
   std::atomic<std::int64_t> lag_{0};
   observability::Histogram& handle_seconds_;
+  // Looked up once per topic / outcome: the registry takes a lock per lookup.
+  std::map<std::string, observability::Counter*, std::less<>> consumed_by_topic_;
+  std::array<observability::Counter*, 5> events_by_outcome_{};
   observability::Counter& poll_errors_;
 };
 

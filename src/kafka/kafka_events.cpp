@@ -216,6 +216,7 @@ void EventRouter::BeginStop() {
   // No new events while the gateway drains; the one in hand finishes (its actions may need
   // the io threads, so this must not wait for it here).
   impl_->consumer->RequestStop();
+  impl_->runner.Abort();
 }
 
 bool EventRouter::Idle() const { return impl_->consumer->Finished(); }
@@ -223,6 +224,7 @@ bool EventRouter::Idle() const { return impl_->consumer->Finished(); }
 void EventRouter::Stop() {
   if (impl_->stopped) return;
   impl_->stopped = true;
+  impl_->runner.Abort();
   impl_->consumer->Stop();
   if (impl_->redis) impl_->redis->Stop();
 }

@@ -8,6 +8,7 @@ namespace {
 // The call's own timeout ends it; this only guards against a callback that never comes.
 constexpr auto kCallbackGrace = std::chrono::seconds(5);
 constexpr auto kFallbackTimeout = std::chrono::seconds(130);
+constexpr auto kAbortCheck = std::chrono::milliseconds(50);
 }  // namespace
 
 ActionResult LiveActionRunner::Run(const config::EventAction& action,
@@ -54,8 +55,10 @@ ActionResult LiveActionRunner::Http(const config::EventHttpAction& http,
   services_->Call(std::move(call), [promise](router::ServiceCallResult result) {
     promise->set_value(std::move(result));
   });
-  if (future.wait_for(kFallbackTimeout + kCallbackGrace) != std::future_status::ready) {
-    return ActionResult::Retry("no_reply");
+  const auto give_up = std::chrono::steady_clock::now() + kFallbackTimeout + kCallbackGrace;
+  while (future.wait_for(kAbortCheck) != std::future_status::ready) {
+    if (aborted_.load()) return ActionResult::Retry("stopping");
+    if (std::chrono::steady_clock::now() >= give_up) return ActionResult::Retry("no_reply");
   }
   const auto result = future.get();
   if (result.Succeeded()) return ActionResult::Done();

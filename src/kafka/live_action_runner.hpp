@@ -18,6 +18,11 @@ class LiveActionRunner final : public ActionRunner {
   LiveActionRunner(realtime::RoomSink* rooms, router::ServiceCaller* services)
       : rooms_(rooms), services_(services) {}
 
+  // The gateway is stopping: a call still waiting for its reply is given up (as a retryable
+  // failure, so the event stays uncommitted) instead of holding the consumer thread, which
+  // the last io thread may be waiting to join.
+  void Abort() { aborted_.store(true); }
+
   ActionResult Run(const config::EventAction& action, const core::DomainEvent& event) override;
 
  private:
@@ -26,6 +31,7 @@ class LiveActionRunner final : public ActionRunner {
 
   realtime::RoomSink* rooms_;
   router::ServiceCaller* services_;
+  std::atomic<bool> aborted_{false};
 };
 
 }  // namespace nilecare::kafka
