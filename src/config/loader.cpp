@@ -1010,6 +1010,7 @@ constexpr auto kGatewayProperties = std::to_array<GatewayProperty>({
     {"session.timeout.ms", "set kafka.consumer.session_timeout instead"},
     {"compression.type", "set kafka.producer.compression instead"},
     {"compression.codec", "set kafka.producer.compression instead"},
+    {"compression.level", "it follows kafka.producer.compression (gzip at level 1)"},
     {"linger.ms", "set kafka.producer.linger instead"},
     {"queue.buffering.max.ms", "set kafka.producer.linger instead"},
     {"message.timeout.ms", "set kafka.producer.delivery_timeout instead"},

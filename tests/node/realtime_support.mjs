@@ -156,7 +156,10 @@ export function mergeConfig(base, overrides) {
 //
 // Returns gw = { port, url ('http://127.0.0.1:PORT'), wsUrl, proc, config, configPath,
 //   logs (array of raw stdout/stderr lines), exited (promise of {code, signal}), stop() }.
-export async function startGateway(overrides = {}, { timeout = kStartMs, env = {} } = {}) {
+// until: 'ready' (default) or 'started': resolve as soon as the HTTP port is known ("gateway
+// started"), before every component is up (e.g. to connect a client before the Kafka
+// consumer has joined its group).
+export async function startGateway(overrides = {}, { timeout = kStartMs, env = {}, until = 'ready' } = {}) {
   const config = mergeConfig(baseConfig(), overrides);
   const dir = mkdtempSync(path.join(tmpdir(), 'nilecare-rt-'));
   const configPath = path.join(dir, 'gateway.yaml');
@@ -179,7 +182,10 @@ export async function startGateway(overrides = {}, { timeout = kStartMs, env = {
     onLine = (line) => {
       let entry;
       try { entry = JSON.parse(line); } catch { return; }
-      if (entry.msg === 'gateway started' && entry.http_port) gw.port = entry.http_port;
+      if (entry.msg === 'gateway started' && entry.http_port) {
+        gw.port = entry.http_port;
+        if (until === 'started') resolve();
+      }
       if (entry.msg === 'gateway ready' && gw.port) resolve();
     };
     proc.once('error', reject);

@@ -277,7 +277,10 @@ struct ThresholdSettings {
 // kafka: domain events (spec §2). Producer for POST /api/v1/events and the gateway's own
 // events; consumer group feeding `events.rules`. See docs/events.md.
 struct KafkaProducerSettings {
-  std::string compression{"lz4"};  // none | gzip | snappy | lz4 | zstd
+  // none | gzip | snappy | lz4 | zstd. gzip (at level 1, cheap) because kafkajs — what the
+  // platform's Node services consume with — reads it without a codec plugin; lz4/zstd cost
+  // less CPU once every consumer can read them.
+  std::string compression{"gzip"};
   Duration linger{std::chrono::milliseconds(5)};  // batch small messages this long
   // No delivery report by then (broker unreachable) -> the message fails: 503 to REST callers.
   Duration delivery_timeout{std::chrono::seconds(10)};

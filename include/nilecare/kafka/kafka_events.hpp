@@ -15,7 +15,7 @@
 //   dead_letter_topic: nilecare.dlq
 //   properties: {}               librdkafka properties for production clusters (TLS, SASL)
 //   publish_roles: []            POST /api/v1/events: empty = any valid token
-//   producer: { compression: lz4, linger: 5ms, delivery_timeout: 10s,
+//   producer: { compression: gzip, linger: 5ms, delivery_timeout: 10s,
 //               queue_max_messages: 100000, max_event_bytes: 256KiB }
 //   consumer: { group, topics, auto_offset_reset: latest, session_timeout: 10s,
 //               commit_interval: 1s, retries: 3, retry_min: 200ms, retry_max: 5s,

@@ -69,7 +69,7 @@ TEST(KafkaSectionTest, EmptySectionTakesTheDefaults) {
   EXPECT_TRUE(k.publish_roles.empty());
 
   const KafkaProducerSettings& p = k.producer;
-  EXPECT_EQ(p.compression, "lz4");
+  EXPECT_EQ(p.compression, "gzip");
   EXPECT_EQ(p.linger, 5ms);
   EXPECT_EQ(p.delivery_timeout, 10s);
   EXPECT_EQ(p.queue_max_messages, 100000u);
@@ -93,7 +93,7 @@ TEST(KafkaSectionTest, EmptySectionTakesTheDefaults) {
 
   // Empty nested mappings take their defaults too.
   const KafkaSettings nested = KafkaOf("kafka: {producer: {}, consumer: {}, properties: {}}\n");
-  EXPECT_EQ(nested.producer.compression, "lz4");
+  EXPECT_EQ(nested.producer.compression, "gzip");
   ASSERT_TRUE(nested.consumer.has_value());
   EXPECT_EQ(nested.consumer->group, "nilecare-gateway");
   // `consumer:` with nothing (every key commented out) is the defaults, not off.
@@ -538,7 +538,7 @@ TEST(KafkaSectionTest, Summary) {
                      dead_letter_topic=nilecare.dlq
                    properties: sasl.password=*** security.protocol=sasl_ssl
                    publish_roles=admin,service
-                   producer: compression=lz4 linger=5ms delivery_timeout=10s
+                   producer: compression=gzip linger=5ms delivery_timeout=10s
                      queue_max_messages=100000 max_event_bytes=256KiB
                    consumer: group=gw topics=lab.events,payment.events auto_offset_reset=earliest
                      session_timeout=10s commit_interval=1s retries=3 retry=200ms..5s
