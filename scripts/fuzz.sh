@@ -37,6 +37,7 @@ all_targets=(
   response_mapper_fuzz:8192
   realtime_packet_fuzz:4096
   device_message_fuzz:8192
+  domain_event_fuzz:8192
 )
 targets=()
 if (($#)); then

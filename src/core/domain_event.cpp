@@ -89,9 +89,9 @@ std::variant<DomainEvent, std::string> ParseDomainEvent(std::string_view bytes) 
     out = *text;
     return true;
   };
-  if (!take("event_id", event.event_id) || event.event_id.size() > kMaxRequestIdLength) {
-    return std::string("missing_event_id");
-  }
+  if (!take("event_id", event.event_id)) return std::string("missing_event_id");
+  // The id lands in logs, Redis keys and alert ids: the same rule as request ids.
+  if (!SanitizeRequestId(event.event_id)) return std::string("bad_event_id");
   if (!take("event_type", event.event_type) || !IsValidEventType(event.event_type)) {
     return std::string("bad_event_type");
   }

@@ -49,7 +49,7 @@ nlohmann::json ToJson(const DomainEvent& event);
 std::string PartitionKey(const DomainEvent& event);
 
 // Parses and checks an event read from a topic. Returns the event, or a short reason
-// ("not_json", "too_deep", "missing_event_id", "bad_event_type", "data_not_object", ...)
+// ("not_json", "too_deep", "missing_event_id", "bad_event_id", "bad_event_type", "data_not_object", ...)
 // that is safe to log and to put in a dead-letter header: it never quotes the content.
 std::variant<DomainEvent, std::string> ParseDomainEvent(std::string_view bytes);
 
