@@ -123,15 +123,20 @@ void EventConsumer::RequestStop() {
   wait_wake_.notify_all();
 }
 
-void EventConsumer::Stop() {
+void EventConsumer::Stop(bool cluster_reachable) {
   RequestStop();
   if (thread_.joinable()) thread_.join();
-  if (handle_) {
+  if (!handle_) return;
+  if (cluster_reachable) {
     // Stored offsets are committed by close (auto-commit), then the group is left, so the
     // partitions move to another instance at once instead of after session.timeout.
     rd_kafka_consumer_close(handle_.get());
     handle_.reset();
+    return;
   }
+  log::Warn("kafka consumer: cluster unreachable, stopping without committing or leaving the "
+            "group (uncommitted events will be redelivered and skipped by event_id)");
+  rd_kafka_destroy_flags(handle_.release(), RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
 }
 
 bool EventConsumer::Wait(std::chrono::milliseconds delay) {

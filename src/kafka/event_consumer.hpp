@@ -30,8 +30,11 @@ class EventConsumer {
 
   void Start();
   // Interrupts a back-off, finishes the record in hand (its offset is stored only if it was
-  // handled), commits and leaves the group. Idempotent.
-  void Stop();
+  // handled), commits and leaves the group. With `cluster_reachable` false the commit and
+  // the leave are skipped: they would wait for a coordinator that does not answer, past
+  // the shutdown grace. The uncommitted events come back after a restart, where their ids
+  // are skipped. Idempotent.
+  void Stop(bool cluster_reachable = true);
   // Stop() without waiting: the thread ends after the record in hand (callable from an io
   // thread: the record's actions may need the io threads to finish).
   void RequestStop();

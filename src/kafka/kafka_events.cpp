@@ -157,7 +157,7 @@ struct EventRouter::Impl {
   Impl(boost::asio::io_context& io, const config::GatewaySettings& gateway, KafkaEvents& kafka,
        realtime::RoomSink* rooms, router::ServiceCaller* services,
        observability::MetricsRegistry& metrics)
-      : settings(*gateway.kafka), runner(rooms, services) {
+      : settings(*gateway.kafka), producer(kafka.Producer()), runner(rooms, services) {
     const auto& consumer_settings = *settings.consumer;
     if (gateway.redis) {
       redis = std::make_shared<storage::RedisClient>(io, *gateway.redis, metrics, "events");
@@ -187,6 +187,7 @@ struct EventRouter::Impl {
   }
 
   config::KafkaSettings settings;
+  EventProducer& producer;  // its metadata probe tells whether the cluster answers
   LiveActionRunner runner;
   std::shared_ptr<storage::RedisClient> redis;
   std::unique_ptr<CachedEventDedupe> dedupe;
@@ -225,7 +226,7 @@ void EventRouter::Stop() {
   if (impl_->stopped) return;
   impl_->stopped = true;
   impl_->runner.Abort();
-  impl_->consumer->Stop();
+  impl_->consumer->Stop(impl_->producer.BrokerUp());
   if (impl_->redis) impl_->redis->Stop();
 }
 
