@@ -48,7 +48,7 @@ import kafkajs from 'kafkajs';
 
 import {
   GATEWAY_BIN, connectClient, loadStackEnv, mergeConfig, metricValue, mintToken, recordEvents, requestJson,
-  scrapeMetrics, startGateway, stopGateway, waitFor, withTimeout,
+  scoped, scrapeMetrics, startGateway, stopGateway, waitFor, withTimeout,
 } from './realtime_support.mjs';
 
 const { Kafka, Partitioners, logLevel } = kafkajs;
@@ -82,30 +82,6 @@ const brokers = () => stack().NILECARE_KAFKA_BROKERS.split(',');
 
 // ---- per-test resources ------------------------------------------------------------------------
 
-// Runs fn(scope); scope.defer(f) registers a cleanup, run in reverse order after fn, whether
-// it passed or not. A test that passed fails after all when a cleanup throws; when the test
-// failed already, cleanup errors are only printed.
-async function scoped(fn) {
-  const cleanups = [];
-  const scope = { failed: false, defer: (f) => cleanups.push(f) };
-  try {
-    return await fn(scope);
-  } catch (err) {
-    scope.failed = true;
-    throw err;
-  } finally {
-    const errors = [];
-    for (const cleanup of cleanups.reverse()) {
-      try {
-        await withTimeout(Promise.resolve().then(cleanup), kStepMs, 'cleanup');
-      } catch (err) {
-        errors.push(err);
-        process.stderr.write(`cleanup failed: ${err.message}\n`);
-      }
-    }
-    if (errors.length && !scope.failed) throw errors[0];  // eslint-disable-line no-unsafe-finally
-  }
-}
 
 // ---- gateway -------------------------------------------------------------------------------
 

@@ -524,3 +524,31 @@ export function freePort() {
     });
   });
 }
+
+// Runs fn(scope); scope.defer(f) registers a cleanup, run in reverse order after fn, whether
+// it passed or not. scope.failed tells cleanups that the test failed (to print gateway logs).
+// A test that passed fails after all when a cleanup throws (e.g. a gateway that did not exit
+// cleanly); when the test failed already, cleanup errors are only printed.
+export async function scoped(fn, { cleanupMs = 30_000 } = {}) {
+  const cleanups = [];
+  const scope = { failed: false, defer: (f) => cleanups.push(f) };
+  let result;
+  try {
+    result = await fn(scope);
+  } catch (err) {
+    scope.failed = true;
+    throw err;
+  } finally {
+    const errors = [];
+    for (const cleanup of cleanups.reverse()) {
+      try {
+        await withTimeout(Promise.resolve().then(cleanup), cleanupMs, 'cleanup');
+      } catch (err) {
+        errors.push(err);
+        process.stderr.write(`cleanup failed: ${err.message}\n`);
+      }
+    }
+    if (errors.length && !scope.failed) throw errors[0];  // eslint-disable-line no-unsafe-finally
+  }
+  return result;
+}

@@ -50,7 +50,7 @@ import * as mqtt from 'mqtt';
 
 import {
   GATEWAY_BIN, connectClient, freePort, loadStackEnv, metricValue, mintToken, recordEvents, requestJson,
-  runCommand, scrapeMetrics, startGateway, stopGateway, waitFor, withTimeout,
+  runCommand, scoped, scrapeMetrics, startGateway, stopGateway, waitFor, withTimeout,
 } from './realtime_support.mjs';
 
 // Generous: CI has 2 cores, runs ctest -j2, and also runs this under ASan (~3x slower).
@@ -72,33 +72,6 @@ function stack() {
 
 // ---- per-test resources ------------------------------------------------------------------------
 
-// Runs fn(scope); scope.defer(f) registers a cleanup, run in reverse order after fn, whether
-// it passed or not. scope.failed tells cleanups that the test failed (to print gateway logs).
-// A test that passed fails after all when a cleanup throws (e.g. a gateway that did not exit
-// cleanly); when the test failed already, cleanup errors are only printed.
-async function scoped(fn) {
-  const cleanups = [];
-  const scope = { failed: false, defer: (f) => cleanups.push(f) };
-  let result;
-  try {
-    result = await fn(scope);
-  } catch (err) {
-    scope.failed = true;
-    throw err;
-  } finally {
-    const errors = [];
-    for (const cleanup of cleanups.reverse()) {
-      try {
-        await withTimeout(Promise.resolve().then(cleanup), kStepMs, 'cleanup');
-      } catch (err) {
-        errors.push(err);
-        process.stderr.write(`cleanup failed: ${err.message}\n`);
-      }
-    }
-    if (errors.length && !scope.failed) throw errors[0];  // eslint-disable-line no-unsafe-finally
-  }
-  return result;
-}
 
 let counter = 0;
 const unique = (kind) => `${kind}-${runId}-${++counter}`;
