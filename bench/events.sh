@@ -44,10 +44,9 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
-cmdline=bench/events.sh
-for arg in "$@"; do
-  if [[ $arg =~ ^[A-Za-z0-9_./,=:+-]+$ ]]; then cmdline+=" $arg"; else cmdline+=" $(printf '%q' "$arg")"; fi
-done
+# shellcheck source=bench/lib.sh
+. "$repo/bench/lib.sh"
+cmdline=$(bench_cmdline bench/events.sh "$@")
 build_dir=${NILECARE_BUILD_DIR:-build}
 do_build=1
 events=500000
@@ -76,27 +75,21 @@ while (($#)); do
   shift
 done
 IFS=, read -r -a conn_list <<<"$connections"
-for n in "$events" "$paced_rate" "$paced_seconds" "$duration" "$fill_events" "$clients" "${conn_list[@]}"; do
-  [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "events.sh: expected a positive integer, got '$n'" >&2; exit 2; }
-done
+require_positive_ints events.sh "$events" "$paced_rate" "$paced_seconds" "$duration" "$fill_events" "$clients" \
+  "${conn_list[@]}"
 part() { [[ ,$parts, == *,$1,* ]]; }
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 started=$SECONDS
 
 if ((do_build)); then
-  bash scripts/install-deps.sh --bench >/dev/null
-  cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build "$build_dir" --target nilecare-gateway nilecare-dev-kafka nilecare-jwt-mint \
-    nilecare-kafka-bench -j"$(nproc)" >/dev/null
+  bench_build "$build_dir" nilecare-gateway nilecare-dev-kafka nilecare-jwt-mint nilecare-kafka-bench
 fi
 gateway_bin=$(realpath -m "$build_dir/nilecare-gateway")
 kafka_bin=$(realpath -m "$build_dir/nilecare-dev-kafka")
 mint_bin=$(realpath -m "$build_dir/nilecare-jwt-mint")
 bench_bin=$(realpath -m "$build_dir/nilecare-kafka-bench")
-for bin in "$gateway_bin" "$kafka_bin" "$mint_bin" "$bench_bin"; do
-  [[ -x $bin ]] || { echo "events.sh: $bin is missing (drop --no-build, or --build-dir)" >&2; exit 1; }
-done
+require_executables events.sh "drop --no-build, or --build-dir" "$gateway_bin" "$kafka_bin" "$mint_bin" "$bench_bin"
 for tool in wrk nginx node curl; do
   command -v "$tool" >/dev/null || { echo "events.sh: $tool is missing (scripts/install-deps.sh --bench)" >&2; exit 1; }
 done
@@ -104,78 +97,21 @@ if part c && [[ ! -d bench/node/node_modules/socket.io-client ]]; then
   (cd bench/node && npm ci --no-audit --no-fund --silent) >/dev/null
 fi
 
-# shellcheck source=bench/lib.sh
-. "$repo/bench/lib.sh"
 bench_init
 trap 'exit 130' INT TERM
 
 failures=()
-say() { echo "bench: $*" >&2; }
-now() { echo "$EPOCHREALTIME"; }
-fail() {
-  echo "events.sh: $*" >&2
-  for log in "$work"/gateway-*.log "$work/kafka.log"; do
-    [[ -s $log ]] && { echo "----- last lines of ${log##*/} -----" >&2; tail -n 15 "$log" >&2; }
-  done
-  exit 1
-}
+fail() { fail_with_logs events.sh "$*" "$work"/gateway-*.log "$work/kafka.log"; }
 
-read -r gw_port nginx_port < <(node -e '
-  const net = require("net"); const servers = [0, 1].map(() => net.createServer());
-  Promise.all(servers.map((s) => new Promise((r) => s.listen(0, "127.0.0.1", () => r(s.address().port)))))
-    .then((ports) => { console.log(ports.join(" ")); servers.forEach((s) => s.close()); });')
+read -r gw_port nginx_port < <(free_ports 2)
 gw_url=http://127.0.0.1:$gw_port
 secret="bench-secret-0123456789abcdef0123456789"
 export JWT_SECRET=$secret
 clk_tck=$(getconf CLK_TCK)
 wrk_threads=2
 
-declare -A R
-# kv PREFIX LINE: R[PREFIX.key]=value for each key=value of a RESULT line.
-kv() {
-  local prefix=$1 item
-  for item in $2; do
-    [[ $item == *=* ]] && R[$prefix.${item%%=*}]=${item#*=}
-  done
-  return 0
-}
-get() { echo "${R[$1]:--}"; }
-ratio() {  # a b -> a/b
-  if [[ $1 == - || $2 == - || -z $1 || -z $2 ]] || awk -v b="$2" 'BEGIN { exit !(b + 0 == 0) }'; then
-    echo -
-    return
-  fi
-  awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
-}
-# shellcheck disable=SC2059  # the formats are the tables' own
-row() { local fmt=$1; shift; printf "$fmt\n" "$@"; }
-sep() { echo "${1//[^|]/-}"; }
-# CPU ticks (user + system) of processes.
-ticks() {
-  local t=0 pid stat f
-  for pid in "$@"; do
-    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
-    stat=${stat##*) }
-    read -r -a f <<<"$stat"
-    t=$((t + f[11] + f[12]))
-  done
-  echo "$t"
-}
-# Busy ticks of the whole machine (every core).
-machine_ticks() {
-  local user nice system irq softirq steal
-  read -r _ user nice system _ _ irq softirq steal _ </proc/stat
-  echo $((user + nice + system + irq + softirq + steal))
-}
-cpu_pct() { awk -v t="$1" -v s="$2" -v hz="$clk_tck" 'BEGIN { printf "%.0f", (s > 0 ? 100 * t / hz / s : 0) }'; }
+declare -A R  # kv, get (bench/lib.sh)
 secs_between() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-scrape() { curl -s --max-time 5 "$gw_url/metrics" || true; }
-# metric NAME [LABELS] < metrics text: the value, 0 when absent.
-metric() {
-  local name=$1
-  [[ -n ${2:-} ]] && name+="{$2}"
-  awk -v name="$name" '$1 == name { v = $2 } END { printf "%.0f\n", v + 0 }'
-}
 fmt_int() { if [[ $1 == - || -z $1 ]]; then echo -; else printf "%'d" "${1%.*}" 2>/dev/null || echo "$1"; fi; }
 
 # --- broker ---------------------------------------------------------------------------------
@@ -185,12 +121,8 @@ topics+=,audit.events,vitals.events,device.events,nilecare.dlq,bench.consume
   >"$work/kafka.log" 2>&1 </dev/null &
 kafka_pid=$!
 pids+=("$kafka_pid")
-deadline=$((SECONDS + 10))
-until [[ -s $work/bootstrap ]]; do
-  kill -0 "$kafka_pid" 2>/dev/null || fail "nilecare-dev-kafka exited at start"
-  ((SECONDS < deadline)) || fail "nilecare-dev-kafka wrote no bootstrap file in 10 s"
-  sleep 0.05
-done
+wait_until "$kafka_pid" 10 "nilecare-dev-kafka exited at start" "nilecare-dev-kafka wrote no bootstrap file in 10 s" \
+  test -s "$work/bootstrap"
 brokers=$(head -n 1 "$work/bootstrap")
 
 # --- gateway --------------------------------------------------------------------------------
@@ -230,16 +162,8 @@ start_gateway() {  # NAME
   "$gateway_bin" --config "$work/gateway-$1.yaml" >>"$work/gateway-$1.log" 2>&1 &
   gw_pid=$!
   pids+=("$gw_pid")
-  local deadline=$((SECONDS + 20))
-  until curl -s -o /dev/null --max-time 1 "$gw_url/health"; do
-    kill -0 "$gw_pid" 2>/dev/null || fail "the gateway ($1) exited at start"
-    ((SECONDS < deadline)) || fail "the gateway ($1) does not answer /health"
-    sleep 0.05
-  done
-}
-stop_gateway() {
-  kill -TERM "$gw_pid" 2>/dev/null || true
-  wait "$gw_pid" 2>/dev/null || true
+  wait_until "$gw_pid" 20 "the gateway ($1) exited at start" "the gateway ($1) does not answer /health" \
+    curl -s -o /dev/null --max-time 1 "$gw_url/health"
 }
 
 # --- (a) producer path ----------------------------------------------------------------------
@@ -383,7 +307,7 @@ LUA
       R[$name.non2xx]=$non2xx; R[$name.sock]=$sock; R[$name.conns]=$connections
     done
   done
-  if grep -qE '"level":"(warn|error|critical)"' "$work/gateway-http.log"; then
+  if has_warnings "$work/gateway-http.log"; then
     R[http.warnings]=$(grep -cE '"level":"(warn|error|critical)"' "$work/gateway-http.log")
   fi
   stop_gateway
@@ -426,12 +350,7 @@ if part c; then
     --timeout 180 --label gateway --out "$work/clients.json" >"$work/clients.out" 2>"$work/clients.err" &
   client_pid=$!
   pids+=("$client_pid")
-  deadline=$((SECONDS + 30))
-  until grep -q '^READY' "$work/clients.out" 2>/dev/null; do
-    kill -0 "$client_pid" 2>/dev/null || { cat "$work/clients.err" >&2; fail "socket.io clients failed"; }
-    ((SECONDS < deadline)) || fail "socket.io clients not ready after 30 s"
-    sleep 0.05
-  done
+  wait_ready "$client_pid" "$work/clients.out" "$work/clients.err" "socket.io clients"
   g0=$(ticks "$gw_pid"); b0=$(ticks "$kafka_pid"); mt0=$(machine_ticks)
   kill -USR2 "$kafka_pid"
   t_up=$(now)
@@ -483,12 +402,8 @@ fi
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- report -------------------------------------------------------------------------------------
-echo
-echo "Domain events (Kafka) benchmark ($(date -u +%Y-%m-%dT%H:%M:%SZ))"
-echo "command: $cmdline"
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)," \
-  "load average $load_before before, $load_after after; librdkafka $(pkg-config --modversion rdkafka 2>/dev/null || echo '?')," \
-  "$(nginx -v 2>&1 | sed 's/.*: //'), node $(node --version)"
+report_header "Domain events (Kafka) benchmark" \
+  "librdkafka $(pkg-config --modversion rdkafka 2>/dev/null || echo '?'), $(nginx -v 2>&1 | sed 's/.*: //'), node $(node --version)"
 echo "broker: nilecare-dev-kafka (librdkafka mock cluster, in memory), 1 broker, 3 partitions per topic."
 echo "Load generators and servers share the $(nproc) cores; CPU columns are % of one core."
 if part a; then
@@ -573,19 +488,14 @@ if part c; then
 fi
 
 exit_code=0
-if ((${#failures[@]})); then
-  echo
-  for f in "${failures[@]}"; do echo "!!! $f"; done
-  exit_code=1
-fi
+report_failures || exit_code=1
 for log in "$work"/gateway-*.log; do
   [[ -e $log ]] || continue
-  if grep -qE '"level":"(warn|error|critical)"' "$log"; then
+  if has_warnings "$log"; then
     echo
     echo "${log##*/}, warnings and errors by message:"
     [[ $log == *consume.log ]] && echo "(the broker is down on purpose while this gateway starts: 'Connection refused' is expected)"
-    grep -E '"level":"(warn|error|critical)"' "$log" |
-      sed -E 's/.*"level":"([a-z]+)","msg":"([^"]*)".*/\1: \2/' | sort | uniq -c | sort -rn | head -n 10
+    warnings_by_message "$log"
     echo "first: $(grep -m 1 -E '"level":"(warn|error|critical)"' "$log" | cut -c1-400)"
   fi
 done

@@ -47,10 +47,9 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
-cmdline=bench/vitals.sh
-for arg in "$@"; do
-  if [[ $arg =~ ^[A-Za-z0-9_./,=:+-]+$ ]]; then cmdline+=" $arg"; else cmdline+=" $(printf '%q' "$arg")"; fi
-done
+# shellcheck source=bench/lib.sh
+. "$repo/bench/lib.sh"
+cmdline=$(bench_cmdline bench/vitals.sh "$@")
 quick=0
 build_dir=build
 do_build=1
@@ -85,35 +84,25 @@ done
 if [[ -z $duration ]]; then duration=$((quick ? 3 : 10)); fi
 if [[ -z $drain_count ]]; then drain_count=$((quick ? 100000 : 300000)); fi
 IFS=, read -r -a rate_list <<<"$rates"
-for n in "$duration" "$devices" "$clients" "$direct_clients" "$drain_count" "${rate_list[@]}"; do
-  [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "vitals.sh: expected a positive integer, got '$n'" >&2; exit 2; }
-done
+require_positive_ints vitals.sh "$duration" "$devices" "$clients" "$direct_clients" "$drain_count" "${rate_list[@]}"
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 started=$SECONDS
 
 if ((do_build)); then
-  bash scripts/install-deps.sh --bench >/dev/null
-  cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build "$build_dir" --target nilecare-gateway nilecare-devsim -j"$(nproc)" >/dev/null
+  bench_build "$build_dir" nilecare-gateway nilecare-devsim
 fi
 gateway_bin=$(realpath -m "$build_dir/nilecare-gateway")
 devsim_bin=$(realpath -m "$build_dir/nilecare-devsim")
-for bin in "$gateway_bin" "$devsim_bin"; do
-  [[ -x $bin ]] || { echo "vitals.sh: $bin is missing (drop --no-build)" >&2; exit 1; }
-done
+require_executables vitals.sh "drop --no-build" "$gateway_bin" "$devsim_bin"
 PG_BIN=/usr/lib/postgresql/15/bin
-for tool in "$PG_BIN/initdb" "$PG_BIN/pg_ctl" "$PG_BIN/psql" "$(command -v mosquitto || echo mosquitto)" \
-  "$(command -v node || echo node)" "$(command -v curl || echo curl)"; do
-  [[ -x $tool ]] || { echo "vitals.sh: $tool is missing (scripts/install-deps.sh --bench)" >&2; exit 1; }
-done
+require_executables vitals.sh "scripts/install-deps.sh --bench" "$PG_BIN/initdb" "$PG_BIN/pg_ctl" "$PG_BIN/psql" \
+  "$(command -v mosquitto || echo mosquitto)" "$(command -v node || echo node)" "$(command -v curl || echo curl)"
 if [[ ! -d bench/node/node_modules/socket.io-client || ! -d bench/node/node_modules/mqtt ]]; then
   (cd bench/node && npm ci --no-audit --no-fund --silent) >/dev/null
 fi
 clients_js=$repo/bench/node/vitals_clients.mjs
 
-# shellcheck source=bench/lib.sh
-. "$repo/bench/lib.sh"
 bench_init
 is_root=0
 [[ $(id -u) -eq 0 ]] && is_root=1
@@ -129,15 +118,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 failures=()
-fail() {
-  echo "vitals.sh: $*" >&2
-  for log in "$work/gateway.log" "$work/pg/postgres.log" "$work/mosquitto.log"; do
-    [[ -s $log ]] && { echo "----- last lines of ${log##*/} -----" >&2; tail -n 15 "$log" >&2; }
-  done
-  exit 1
-}
-say() { echo "bench: $*" >&2; }
-now() { echo "$EPOCHREALTIME"; }
+fail() { fail_with_logs vitals.sh "$*" "$work/gateway.log" "$work/pg/postgres.log" "$work/mosquitto.log"; }
 # Runs a command as the postgres user (when root; else as ourselves), from / (root's home
 # may be 0700).
 as_postgres() {
@@ -145,10 +126,7 @@ as_postgres() {
 }
 
 # Free loopback ports, from the kernel.
-read -r mqtt_port pg_port gw_port < <(node -e '
-  const net = require("net"); const servers = [0, 1, 2].map(() => net.createServer());
-  Promise.all(servers.map((s) => new Promise((r) => s.listen(0, "127.0.0.1", () => r(s.address().port)))))
-    .then((ports) => { console.log(ports.join(" ")); servers.forEach((s) => s.close()); });')
+read -r mqtt_port pg_port gw_port < <(free_ports 3)
 secret="bench-secret-0123456789abcdef0123456789"
 export JWT_SECRET=$secret
 mqtt_url=tcp://127.0.0.1:$mqtt_port
@@ -200,12 +178,9 @@ as_postgres "$PG_BIN/psql" -h "$work/pg/run" -p "$pg_port" -U postgres -d postgr
 sql() { PGPASSWORD=nilecare "$PG_BIN/psql" -h 127.0.0.1 -p "$pg_port" -U nilecare -d nilecare \
   -XAtq -F' ' -v ON_ERROR_STOP=1 "$@"; }
 
-deadline=$((SECONDS + 10))
-until (exec 3<>"/dev/tcp/127.0.0.1/$mqtt_port") 2>/dev/null; do
-  kill -0 "$mqtt_pid" 2>/dev/null || fail "mosquitto exited at start"
-  ((SECONDS < deadline)) || fail "mosquitto is not listening on $mqtt_port"
-  sleep 0.05
-done
+# shellcheck disable=SC2317  # wait_until runs it
+mqtt_listening() { (exec 3<>"/dev/tcp/127.0.0.1/$mqtt_port") 2>/dev/null; }
+wait_until "$mqtt_pid" 10 "mosquitto exited at start" "mosquitto is not listening on $mqtt_port" mqtt_listening
 
 # --- gateway ------------------------------------------------------------------------------
 write_config() {  # NAME FSYNC
@@ -244,43 +219,13 @@ wait_gateway_up() {
     health=$(curl -s --max-time 2 "$gw_url/health" || true)
   done
 }
-stop_gateway() {
-  kill -TERM "$gw_pid" 2>/dev/null || true
-  wait "$gw_pid" 2>/dev/null || true
-}
 mqtt_health() { curl -s --max-time 2 "$gw_url/health" | grep -o '"mqtt":{[^}]*}' || true; }
 
-scrape() { curl -s --max-time 5 "$gw_url/metrics" || true; }
-# metric NAME [LABELS] < metrics text: the value, 0 when absent.
-metric() {
-  local name=$1
-  [[ -n ${2:-} ]] && name+="{$2}"
-  awk -v name="$name" '$1 == name { v = $2 } END { printf "%.0f\n", v + 0 }'
-}
-
-# CPU ticks (user + system) of processes; postgres: the postmaster, its finished children and
-# its live ones.
-ticks() {
-  local t=0 pid stat f
-  for pid in "$@"; do
-    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
-    stat=${stat##*) }
-    read -r -a f <<<"$stat"
-    t=$((t + f[11] + f[12]))
-    [[ $pid == "$pg_pid" ]] && t=$((t + f[13] + f[14]))
-  done
-  echo "$t"
-}
-# Busy ticks of the whole machine (every core), from /proc/stat.
-machine_ticks() {
-  local user nice system irq softirq steal
-  read -r _ user nice system _ _ irq softirq steal _ </proc/stat
-  echo $((user + nice + system + irq + softirq + steal))
-}
+# CPU ticks of PostgreSQL: the postmaster, its finished children and its live ones.
 pg_ticks() {
   local children=()
   mapfile -t children < <(pgrep -P "$pg_pid" 2>/dev/null || true)
-  ticks "$pg_pid" "${children[@]}"
+  ticks_reaper=$pg_pid ticks "$pg_pid" "${children[@]}"
 }
 # cap_cpu NAME 0|1: CPU samples of gateway, broker, PostgreSQL and the machine for a drain.
 cap_cpu() {
@@ -299,17 +244,8 @@ cap_cpu_report() {
     -v s="$(awk -v x="${a[4]}" -v y="${b[4]}" 'BEGIN { print y - x }')" -v hz="$clk_tck" \
     'BEGIN { v = 100 * (m - o) / hz / s; printf "%.0f", (v > 0 ? v : 0) }')
 }
-cpu_pct() { awk -v t="$1" -v s="$2" -v hz="$clk_tck" 'BEGIN { printf "%.0f", (s > 0 ? 100 * t / hz / s : 0) }'; }
 
-declare -A R
-# kv PREFIX LINE: R[PREFIX.key]=value for each key=value of a RESULT line.
-kv() {
-  local prefix=$1 item
-  for item in $2; do
-    [[ $item == *=* ]] && R[$prefix.${item%%=*}]=${item#*=}
-  done
-  return 0
-}
+declare -A R  # kv, get (bench/lib.sh)
 
 # start_clients NAME MODE CLIENTS: the Node clients, returned once they are READY.
 client_pid=
@@ -321,12 +257,7 @@ start_clients() {
     >"$out" 2>"$work/clients-$name-$mode.err" &
   client_pid=$!
   pids+=("$client_pid")
-  local deadline=$((SECONDS + 30))
-  until grep -q '^READY' "$out" 2>/dev/null; do
-    kill -0 "$client_pid" 2>/dev/null || { cat "$work/clients-$name-$mode.err" >&2; fail "$mode clients failed"; }
-    ((SECONDS < deadline)) || fail "$mode clients not ready after 30 s"
-    sleep 0.05
-  done
+  wait_ready "$client_pid" "$out" "$work/clients-$name-$mode.err" "$mode clients"
 }
 stop_clients() {  # PID NAME MODE
   kill -INT "$1" 2>/dev/null || true
@@ -571,18 +502,7 @@ stop_gateway
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- report -------------------------------------------------------------------------------------
-get() { echo "${R[$1]:--}"; }
-ratio() {  # a b -> a/b
-  if [[ $1 == - || $2 == - || -z $1 || -z $2 ]] || awk -v b="$2" 'BEGIN { exit !(b + 0 == 0) }'; then
-    echo -
-    return
-  fi
-  awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
-}
 ms() { if [[ $1 == - || -z $1 ]]; then echo -; else awk -v v="$1" 'BEGIN { printf "%.2f", v }'; fi; }
-# shellcheck disable=SC2059  # the formats are the tables' own
-row() { local fmt=$1; shift; printf "$fmt\n" "$@"; }
-sep() { echo "${1//[^|]/-}"; }
 
 exit_code=0
 sustained_best=
@@ -630,12 +550,8 @@ for name in "${scenarios[@]}"; do
   fi
 done
 
-echo
-echo "MQTT vitals benchmark ($(date -u +%Y-%m-%dT%H:%M:%SZ))"
-echo "command: $cmdline"
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)," \
-  "load average $load_before before, $load_after after; $(mosquitto -h 2>&1 | head -n 1 | sed 's/ version / /')," \
-  "PostgreSQL $("$PG_BIN/postgres" --version | awk '{ print $3 }') (fsync on), node $(node --version)"
+versions="$(mosquitto -h 2>&1 | head -n 1 | sed 's/ version / /'), PostgreSQL $("$PG_BIN/postgres" --version | awk '{ print $3 }')"
+report_header "MQTT vitals benchmark" "$versions (fsync on), node $(node --version)"
 echo "setup: $devices devices (one MQTT connection each), $clients socket.io-client clients each" \
   "subscribed to all $devices patients; direct baseline: $direct_clients mqtt subscriber(s); $duration s" \
   "per rate; gateway service.threads = cores"
@@ -761,17 +677,12 @@ for name in "${scenarios[@]}"; do
       "at $(get "$name.devsim.rate") msg/s achieved (direct subscriber: $(get "$name.mqtt.p99_ms") ms)."
   fi
 done
-if ((${#failures[@]})); then
-  echo
-  for f in "${failures[@]}"; do echo "!!! $f"; done
-  exit_code=1
-fi
-if grep -qE '"level":"(warn|error|critical)"' "$work/gateway.log"; then
+report_failures || exit_code=1
+if has_warnings "$work/gateway.log"; then
   echo
   echo "gateway log, warnings and errors by message (the persist drain stops PostgreSQL on purpose:"
   echo "'database unavailable' is expected there):"
-  grep -E '"level":"(warn|error|critical)"' "$work/gateway.log" |
-    sed -E 's/.*"level":"([a-z]+)","msg":"([^"]*)".*/\1: \2/' | sort | uniq -c | sort -rn | head -n 10
+  warnings_by_message "$work/gateway.log"
   echo "first error: $(grep -m 1 -E '"level":"(error|critical)"' "$work/gateway.log" || echo none)"
 fi
 echo "run time: $((SECONDS - started)) s"

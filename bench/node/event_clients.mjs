@@ -17,11 +17,11 @@
 // `RESULT key=value ...` line on stdout. first_us / last_us are the first and last receipt's
 // wall time (epoch µs) for a rate over the receiving span. Exit code 0; 1 when a client could not
 // connect, or --expect was not reached.
-import { createHmac } from "node:crypto";
-import { writeFileSync } from "node:fs";
-import { performance } from "node:perf_hooks";
+import {
+  closeAll, connected, mintToken, nowUs, parseOptions, processUsage, settle, socketIoClient, writeResult,
+} from "./bench_support.mjs";
 
-const opts = {
+const opts = parseOptions({
   url: "",
   clients: 100,
   "patient-prefix": "PAT-bench-",
@@ -32,39 +32,10 @@ const opts = {
   "connect-timeout": 20,
   out: "",
   label: "",
-};
-const argv = process.argv.slice(2);
-for (let i = 0; i < argv.length; ++i) {
-  const arg = argv[i];
-  if (arg === "--help" || arg === "-h") {
-    process.stdout.write("see the header of bench/node/event_clients.mjs\n");
-    process.exit(0);
-  }
-  const key = arg.replace(/^--/, "");
-  if (!arg.startsWith("--") || !(key in opts) || i + 1 >= argv.length) {
-    process.stderr.write(`event_clients: bad argument ${arg}\n`);
-    process.exit(2);
-  }
-  const value = argv[++i];
-  opts[key] = typeof opts[key] === "number" ? Number(value) : value;
-}
+}, "event_clients");
 if (!opts.url || !(opts.clients >= 1)) {
   process.stderr.write("event_clients: --url and --clients >= 1 are required\n");
   process.exit(2);
-}
-
-const nowUs = () => (performance.timeOrigin + performance.now()) * 1000;
-
-function mintToken(sub) {
-  const secret = process.env.JWT_SECRET ?? "";
-  if (secret.length < 32) throw new Error("JWT_SECRET (at least 32 bytes) is required");
-  const b64 = (value) => Buffer.from(JSON.stringify(value)).toString("base64url");
-  const now = Math.floor(Date.now() / 1000);
-  const input = `${b64({ alg: "HS256", typ: "JWT" })}.${b64({
-    sub, role: "patient", iss: process.env.JWT_ISSUER ?? "nilecare-auth",
-    aud: process.env.JWT_AUDIENCE ?? "nilecare", iat: now, exp: now + 6 * 3600,
-  })}`;
-  return `${input}.${createHmac("sha256", secret).update(input).digest("base64url")}`;
 }
 
 class Tracker {
@@ -80,7 +51,7 @@ class Tracker {
 }
 
 const trackers = Array.from({ length: opts.clients }, (_, i) => new Tracker(i));
-const sockets = [];
+const closers = [];
 const errors = [];
 let total = 0;
 let firstUs = 0;
@@ -90,23 +61,9 @@ let done = null;
 const cpuStart = process.cpuUsage();
 const startedUs = nowUs();
 
-function withTimeout(promise, what) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${opts["connect-timeout"]} s`)),
-                         opts["connect-timeout"] * 1000);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
 async function start(tracker, io) {
-  const socket = io(opts.url, {
-    transports: ["websocket"], reconnection: false, forceNew: true,
-    auth: { token: mintToken(tracker.patient) },
-  });
-  sockets.push(socket);
+  const socket = socketIoClient(io, opts.url, mintToken(tracker.patient, "patient"));
+  closers.push(() => socket.close());
   socket.on(opts.event, (payload) => {
     const at = nowUs();
     if (firstUs === 0) firstUs = at;
@@ -123,10 +80,7 @@ async function start(tracker, io) {
     tracker.disconnects++;
     if (!stopping) errors.push(`client ${tracker.index} disconnected: ${reason}`);
   });
-  await withTimeout(new Promise((resolve, reject) => {
-    socket.once("connect", resolve);
-    socket.once("connect_error", reject);
-  }), `client ${tracker.index} connect`);
+  await connected(socket, "connect_error", `client ${tracker.index} connect`, opts["connect-timeout"]);
 }
 
 function report(ok) {
@@ -145,42 +99,29 @@ function report(ok) {
     maxPer = Math.max(maxPer, t.received);
   }
   const span = lastUs > firstUs ? (lastUs - firstUs) / 1e6 : 0;
-  const cpu = process.cpuUsage(cpuStart);
   const result = {
     label: opts.label, ok, clients: opts.clients, expect: opts.expect, received: total, distinct,
     duplicates, misrouted, disconnects, per_client_min: minPer, per_client_max: maxPer,
     first_us: Math.round(firstUs), last_us: Math.round(lastUs), receive_seconds: span,
-    rate: span > 0 ? total / span : 0, cpu_seconds: (cpu.user + cpu.system) / 1e6,
-    wall_seconds: (nowUs() - startedUs) / 1e6, rss_mib: Math.round(process.memoryUsage().rss / 1048576),
+    rate: span > 0 ? total / span : 0, ...processUsage(cpuStart, startedUs),
     errors: errors.slice(0, 20),
   };
-  const json = `${JSON.stringify(result, null, 2)}\n`;
-  if (opts.out) writeFileSync(opts.out, json);
-  else process.stdout.write(json);
-  const fields = {
+  writeResult(result, opts.out, {
     label: opts.label || "events", ok: ok ? 1 : 0, clients: opts.clients, expect: opts.expect,
     received: total, distinct, duplicates, misrouted, disconnects, per_client_min: minPer,
     per_client_max: maxPer, first_us: result.first_us, last_us: result.last_us,
     receive_s: span.toFixed(3), rate: result.rate.toFixed(0), cpu_s: result.cpu_seconds.toFixed(2),
     rss_mib: result.rss_mib,
-  };
-  process.stdout.write(`RESULT ${Object.entries(fields).map(([k, v]) => `${k}=${v}`).join(" ")}\n`);
+  });
 }
 
 async function stop(ok) {
   if (stopping) return;
   stopping = true;
-  const deadline = nowUs() + 5e6;
-  for (;;) {
-    const idleUs = nowUs() - lastUs;
-    if (idleUs >= opts["settle-ms"] * 1000 || nowUs() >= deadline) break;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  await settle(() => lastUs, opts["settle-ms"]);
   const reached = opts.expect === 0 || total >= opts.expect;
   report(ok && reached && errors.length === 0);
-  for (const socket of sockets) {
-    try { socket.close(); } catch { /* closing anyway */ }
-  }
+  closeAll(closers);
   process.exit(ok && reached ? 0 : 1);
 }
 

@@ -29,14 +29,17 @@
 // the client never got (`lost`: `sent` less the receipts with seq_start <= seq <
 // seq_start + sent_per_device_max) and the receipts outside that range (`unexpected`). Exit code 0; 1 when a client could not connect or
 // subscribe (the result is printed anyway when the run had started).
-import { createHmac, randomBytes } from "node:crypto";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { performance } from "node:perf_hooks";
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
+import {
+  closeAll, connected, mintToken, nowUs, parseOptions, processUsage, settle, socketIoClient, withTimeout,
+  writeResult,
+} from "./bench_support.mjs";
 
 // ---- options ----------------------------------------------------------------------------------
 
-const opts = {
+const opts = parseOptions({
   mode: "socketio",
   url: "",
   clients: 10,
@@ -49,32 +52,14 @@ const opts = {
   out: "",
   label: "",
   "expect-json": "",
-  stdin: false,
-};
-const argv = process.argv.slice(2);
-for (let i = 0; i < argv.length; ++i) {
-  const arg = argv[i];
-  if (arg === "--help" || arg === "-h") {
-    process.stdout.write("see the header of bench/node/vitals_clients.mjs\n");
-    process.exit(0);
-  }
-  if (arg === "--stdin") { opts.stdin = true; continue; }
-  const key = arg.replace(/^--/, "");
-  if (!arg.startsWith("--") || !(key in opts) || i + 1 >= argv.length) {
-    process.stderr.write(`vitals_clients: bad argument ${arg}\n`);
-    process.exit(2);
-  }
-  const value = argv[++i];
-  opts[key] = typeof opts[key] === "number" ? Number(value) : value;
-}
+  stdin: false,  // a flag: --stdin
+}, "vitals_clients");
 if (!opts.url || !(opts.mode === "socketio" || opts.mode === "mqtt") || !(opts.clients >= 1)) {
   process.stderr.write("vitals_clients: --url, --mode socketio|mqtt and --clients >= 1 are required\n");
   process.exit(2);
 }
 
 // ---- time -----------------------------------------------------------------------------------------
-
-const nowUs = () => (performance.timeOrigin + performance.now()) * 1000;
 
 // ISO 8601 -> epoch µs. The fast path is devsim's "YYYY-MM-DDTHH:MM:SS.ffffffZ"; the seconds
 // part is parsed once per distinct second (readings of one second share it).
@@ -199,35 +184,10 @@ const errors = [];
 
 // ---- socket.io clients ----------------------------------------------------------------------------
 
-function mintToken(sub) {
-  const secret = process.env.JWT_SECRET ?? "";
-  if (secret.length < 32) throw new Error("JWT_SECRET (at least 32 bytes) is required in socketio mode");
-  const b64 = (value) => Buffer.from(JSON.stringify(value)).toString("base64url");
-  const now = Math.floor(Date.now() / 1000);
-  const input = `${b64({ alg: "HS256", typ: "JWT" })}.${b64({
-    sub, role: "nurse", iss: process.env.JWT_ISSUER ?? "nilecare-auth",
-    aud: process.env.JWT_AUDIENCE ?? "nilecare", iat: now, exp: now + 6 * 3600,
-  })}`;
-  return `${input}.${createHmac("sha256", secret).update(input).digest("base64url")}`;
-}
-
-function withTimeout(promise, what) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${opts["connect-timeout"]} s`)),
-                         opts["connect-timeout"] * 1000);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
 async function startSocketIo(tracker) {
   const { io } = await import("socket.io-client");
-  const socket = io(opts.url, {
-    transports: ["websocket"], reconnection: false, forceNew: true,
-    auth: { token: mintToken(`USR-bench-${tracker.index + 1}`) },
-  });
+  const socket = socketIoClient(io, opts.url,
+                                mintToken(`USR-bench-${tracker.index + 1}`, "nurse", " in socketio mode"));
   closers.push(() => socket.close());
   socket.on("vitals:update", (reading) => {
     const at = nowUs();
@@ -237,10 +197,7 @@ async function startSocketIo(tracker) {
     tracker.disconnects++;
     if (!stopping) errors.push(`client ${tracker.index + 1} disconnected: ${reason}`);
   });
-  await withTimeout(new Promise((resolve, reject) => {
-    socket.once("connect", resolve);
-    socket.once("connect_error", reject);
-  }), `client ${tracker.index + 1} connect`);
+  await connected(socket, "connect_error", `client ${tracker.index + 1} connect`, opts["connect-timeout"]);
   const acks = [];
   for (let p = 1; p <= opts.patients; ++p) {
     const patient = `${opts["patient-prefix"]}${p}`;
@@ -249,7 +206,7 @@ async function startSocketIo(tracker) {
         if (ack?.success) resolve();
         else reject(new Error(`subscribe:patient ${patient}: ${JSON.stringify(ack)}`));
       });
-    }), `client ${tracker.index + 1} subscribe:patient ${patient}`));
+    }), `client ${tracker.index + 1} subscribe:patient ${patient}`, opts["connect-timeout"]));
   }
   await Promise.all(acks);
 }
@@ -281,11 +238,9 @@ async function startMqtt(tracker) {
       errors.push(`client ${tracker.index + 1} closed`);
     }
   });
-  await withTimeout(new Promise((resolve, reject) => {
-    client.once("connect", resolve);
-    client.once("error", reject);
-  }), `client ${tracker.index + 1} connect`);
-  await withTimeout(client.subscribeAsync(opts.topic, { qos: 1 }), `client ${tracker.index + 1} subscribe`);
+  await connected(client, "error", `client ${tracker.index + 1} connect`, opts["connect-timeout"]);
+  await withTimeout(client.subscribeAsync(opts.topic, { qos: 1 }), `client ${tracker.index + 1} subscribe`,
+                    opts["connect-timeout"]);
 }
 
 // ---- run ------------------------------------------------------------------------------------------
@@ -356,7 +311,7 @@ function summary(ok) {
   if (expected) {
     perClient.forEach((c, i) => Object.assign(c, expected[i]));
   }
-  const cpu = process.cpuUsage(cpuStart);
+  const usage = processUsage(cpuStart, startedUs);
   const ms = (us) => (Number.isFinite(us) ? Math.round(us) / 1000 : null);
   return {
     label: opts.label, mode: opts.mode, ok, clients: opts.clients,
@@ -370,20 +325,15 @@ function summary(ok) {
       p99: ms(all.quantile(0.99)), p999: ms(all.quantile(0.999)), max: ms(all.max),
       negative: all.negative,
     },
-    cpu_seconds: (cpu.user + cpu.system) / 1e6,
-    wall_seconds: (nowUs() - startedUs) / 1e6,
-    rss_mib: Math.round(process.memoryUsage().rss / 1048576),
+    ...usage,
     per_client: perClient,
     errors: errors.slice(0, 20),
   };
 }
 
 function report(result) {
-  const json = `${JSON.stringify(result, null, 2)}\n`;
-  if (opts.out) writeFileSync(opts.out, json);
-  else process.stdout.write(json);
   const l = result.latency_ms;
-  const fields = {
+  writeResult(result, opts.out, {
     label: opts.label || opts.mode, mode: opts.mode, ok: result.ok ? 1 : 0, clients: opts.clients,
     received: result.received, distinct: result.distinct, duplicates: result.duplicates,
     lost: result.lost, unexpected: result.unexpected,
@@ -391,24 +341,16 @@ function report(result) {
     max_seq: result.max_seq, p50_ms: l.p50, p90_ms: l.p90, p99_ms: l.p99, p999_ms: l.p999,
     max_ms: l.max, negative: l.negative, cpu_s: result.cpu_seconds.toFixed(2),
     receive_s: result.receive_seconds.toFixed(3), rss_mib: result.rss_mib,
-  };
-  process.stdout.write(`RESULT ${Object.entries(fields).map(([k, v]) => `${k}=${v ?? "-"}`).join(" ")}\n`);
+  });
 }
 
 async function stop(ok) {
   if (stopping) return;
   stopping = true;
   // Let what is in flight arrive: until nothing came for settle-ms, at most 5 s.
-  const deadline = nowUs() + 5e6;
-  for (;;) {
-    const idleUs = nowUs() - lastReceiptUs;
-    if (idleUs >= opts["settle-ms"] * 1000 || nowUs() >= deadline) break;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  await settle(() => lastReceiptUs, opts["settle-ms"]);
   const result = summary(ok && errors.length === 0);
-  for (const close of closers) {
-    try { close(); } catch { /* closing anyway */ }
-  }
+  closeAll(closers);
   report(result);
   process.exit(ok ? 0 : 1);
 }
@@ -421,9 +363,7 @@ try {
   await Promise.all(trackers.map((t) => start(t)));
 } catch (err) {
   process.stderr.write(`vitals_clients: ${err.message ?? err}\n`);
-  for (const close of closers) {
-    try { close(); } catch { /* closing anyway */ }
-  }
+  closeAll(closers);
   process.exit(1);
 }
 process.stdout.write("READY\n");
