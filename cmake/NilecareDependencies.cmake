@@ -9,6 +9,7 @@ find_package(PahoMqttCpp 1.2 REQUIRED)  # PahoMqttCpp::paho-mqttpp3 (nilecare-de
 # The C API for the ingest: no per-message copy into a shared message object, and the
 # handle's lifetime under our control (src/mqtt/mqtt_connection.hpp).
 find_package(eclipse-paho-mqtt-c 1.3 REQUIRED)  # eclipse-paho-mqtt-c::paho-mqtt3as
+find_package(rabbitmq-c 0.11 REQUIRED)  # rabbitmq::rabbitmq, header <amqp.h>
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(RDKAFKA REQUIRED IMPORTED_TARGET rdkafka)
 pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)

@@ -13,6 +13,7 @@
 #include "http_component.hpp"
 #include "nilecare/http/dispatcher.hpp"
 #include "nilecare/observability/log.hpp"
+#include "nilecare/amqp/task_queues.hpp"
 #include "nilecare/kafka/kafka_events.hpp"
 #include "nilecare/mqtt/mqtt_ingest.hpp"
 #include "nilecare/observability/metrics.hpp"
@@ -68,6 +69,15 @@ struct Gateway::Impl {
       kafka_events = kafka_component.get();
       components.push_back(std::move(kafka_component));
     }
+    // Before the adapters that enqueue tasks (alert escalation, event rules); after rest,
+    // whose upstreams its workers call.
+    amqp::TaskQueues* tasks = nullptr;
+    if (settings.rabbitmq) {
+      auto amqp_component = std::make_unique<amqp::TaskQueues>(settings, services, metrics);
+      amqp_component->RegisterRoutes(dispatcher);
+      tasks = amqp_component.get();
+      components.push_back(std::move(amqp_component));
+    }
     realtime::RoomSink* rooms = nullptr;
     if (settings.realtime) {
       auto realtime_component =
@@ -75,6 +85,7 @@ struct Gateway::Impl {
       realtime_component->RegisterRoutes(dispatcher);
       rooms = &realtime_component->Rooms();
       if (kafka_events != nullptr) realtime_component->SetEventSink(&kafka_events->Events());
+      if (tasks != nullptr) realtime_component->SetTaskSink(tasks);
       components.push_back(std::move(realtime_component));
     }
     // After realtime: it pushes readings to clinicians through its rooms.
@@ -87,7 +98,7 @@ struct Gateway::Impl {
     // After the adapters its rules drive (rooms, services): it stops first.
     if (kafka_events != nullptr && settings.kafka->consumer) {
       components.push_back(std::make_unique<kafka::EventRouter>(io, settings, *kafka_events, rooms,
-                                                                services, metrics));
+                                                                services, tasks, metrics));
     }
     auto http_component =
         std::make_unique<HttpComponent>(io, settings.http, dispatcher, metrics);

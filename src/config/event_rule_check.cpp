@@ -8,9 +8,6 @@ namespace {
 
 // As the section reader quotes values: long ones would bury the message.
 constexpr std::size_t kMaxQuotedValue = 60;
-// RabbitMQ's limit for a queue name (a short string on the wire).
-constexpr std::size_t kMaxQueueName = 255;
-constexpr int kMaxTaskPriority = 255;
 
 // Names socket.io-client reserves for its own events; the realtime server refuses to emit them.
 constexpr auto kReservedEvents = std::to_array<std::string_view>(
@@ -82,11 +79,6 @@ std::string TemplateProblem(std::string_view text) {
     at = close;
   }
   return "";
-}
-
-bool IsQueueChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-         c == '_' || c == ':' || c == '-';
 }
 
 }  // namespace
@@ -161,31 +153,34 @@ std::string UnknownUpstreamProblem(std::string_view name, const std::vector<std:
          (known.empty() ? std::string("no upstreams: section") : "known: " + names) + ")";
 }
 
-std::string TaskProblem(bool tasks_available) {
-  if (tasks_available) return "";
-  return "task actions need the rabbitmq: section, which is not in this build";
+std::string TaskProblem(const std::optional<RabbitMqSettings>& rabbitmq) {
+  if (rabbitmq) return "";
+  return "task actions need the rabbitmq: section (tasks are published to its queues)";
 }
 
-std::string TaskQueueProblem(std::string_view queue) {
-  if (!queue.empty() && queue.size() <= kMaxQueueName && !queue.starts_with("amq.") &&
-      std::all_of(queue.begin(), queue.end(), IsQueueChar)) {
-    return "";
+std::string TaskQueueProblem(std::string_view queue, const RabbitMqSettings& rabbitmq) {
+  std::string names;
+  for (const TaskQueueSettings& known : rabbitmq.queues) {
+    if (known.name == queue) return "";
+    if (!names.empty()) names += ", ";
+    names += known.name;
   }
-  // RabbitMQ reserves amq.* for its own queues.
-  return "expected a queue name of 1 to " + std::to_string(kMaxQueueName) +
-         " characters of A-Z, a-z, 0-9, '.', '_', ':' and '-', not starting with amq., got " +
-         Quote(queue);
+  return "unknown queue " + Quote(queue) + " (known: " + names + ")";
 }
 
-std::string TaskPriorityProblem(int priority) {
-  if (priority >= -1 && priority <= kMaxTaskPriority) return "";
-  return "expected an integer between 0 and " + std::to_string(kMaxTaskPriority) +
-         " (or -1: the queue's default), got \"" + std::to_string(priority) + "\"";
+std::string TaskPriorityProblem(int priority, const RabbitMqSettings& rabbitmq) {
+  if (priority < 0 && priority != -1) {
+    return "expected an integer of at least 0, got \"" + std::to_string(priority) + "\"";
+  }
+  if (priority <= rabbitmq.max_priority) return "";
+  // The broker would cap it at x-max-priority silently; the rule would not do what it says.
+  return "is " + std::to_string(priority) + ", more than rabbitmq.max_priority (" +
+         std::to_string(rabbitmq.max_priority) + ")";
 }
 
 std::vector<std::string> EventRuleProblems(const EventRule& rule,
                                            const std::vector<std::string>& upstreams,
-                                           bool tasks_available) {
+                                           const std::optional<RabbitMqSettings>& rabbitmq) {
   std::vector<std::string> problems;
   const auto add = [&problems](const std::string& path, const std::string& problem) {
     if (!problem.empty()) problems.push_back(path + ": " + problem);
@@ -213,16 +208,24 @@ std::vector<std::string> EventRuleProblems(const EventRule& rule,
         add(path + "http.path", HttpPathProblem(action.http.path));
         break;
       case EventAction::Kind::kTask:
-        if (!tasks_available) {
-          add(path + "task", TaskProblem(tasks_available));
+        if (!rabbitmq) {
+          add(path + "task", TaskProblem(rabbitmq));
           break;
         }
-        add(path + "task.queue", TaskQueueProblem(action.task.queue));
-        add(path + "task.priority", TaskPriorityProblem(action.task.priority));
+        add(path + "task.queue", TaskQueueProblem(action.task.queue, *rabbitmq));
+        add(path + "task.priority", TaskPriorityProblem(action.task.priority, *rabbitmq));
         break;
     }
   }
   return problems;
+}
+
+bool DefaultEventRulesHaveTasks(const std::optional<RabbitMqSettings>& rabbitmq) {
+  if (!rabbitmq) return false;
+  const std::vector<EventRule> rules = DefaultEventRules(/*with_tasks=*/true);
+  return std::all_of(rules.begin(), rules.end(), [&rabbitmq](const EventRule& rule) {
+    return EventRuleProblems(rule, {}, rabbitmq).empty();
+  });
 }
 
 }  // namespace nilecare::config

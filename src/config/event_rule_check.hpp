@@ -7,6 +7,7 @@
 // "config/event_rule_check.hpp").
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,16 +39,24 @@ std::string HttpMethodProblem(std::string_view method);
 std::string HttpPathProblem(std::string_view path);
 // An upstream name that is not under `upstreams:` (http.upstream, routes[i].upstream).
 std::string UnknownUpstreamProblem(std::string_view name, const std::vector<std::string>& known);
-// task: this build has no RabbitMQ adapter, so `tasks_available` is false.
-std::string TaskProblem(bool tasks_available);
-std::string TaskQueueProblem(std::string_view queue);
-std::string TaskPriorityProblem(int priority);
+// task: tasks go to the queues of `rabbitmq:`, so without the section there is nowhere to
+// publish them.
+std::string TaskProblem(const std::optional<RabbitMqSettings>& rabbitmq);
+// task.queue: one of rabbitmq.queues.
+std::string TaskQueueProblem(std::string_view queue, const RabbitMqSettings& rabbitmq);
+// task.priority: -1 (the queue's default) or 0..rabbitmq.max_priority.
+std::string TaskPriorityProblem(int priority, const RabbitMqSettings& rabbitmq);
 
 // Every problem of `rule`, each as "<key path under the rule>: <problem>" ("match: ...",
 // "actions[1].emit.rooms[0]: ..."), in the order of the rule's keys. `upstreams` are the names
-// under `upstreams:`.
+// under `upstreams:`; `rabbitmq` is the rabbitmq: section, if the file has one.
 std::vector<std::string> EventRuleProblems(const EventRule& rule,
                                            const std::vector<std::string>& upstreams,
-                                           bool tasks_available);
+                                           const std::optional<RabbitMqSettings>& rabbitmq);
+
+// Whether DefaultEventRules(true) passes these checks against `rabbitmq`: its task actions need
+// the queues email.normal and sms.urgent (priority 10). When they do not fit, the built-in
+// rules are used without their tasks (DefaultEventRules(false)) and the loader warns.
+bool DefaultEventRulesHaveTasks(const std::optional<RabbitMqSettings>& rabbitmq);
 
 }  // namespace nilecare::config

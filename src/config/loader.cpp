@@ -1283,6 +1283,24 @@ void ParseHttpAction(SectionReader& section, EventHttpAction& http,
   }
 }
 
+// `rabbitmq` is absent when the file has no rabbitmq: section; the task is then read for its
+// keys only (the action itself has been refused).
+void ParseTaskAction(SectionReader& section, EventTaskAction& task,
+                     const std::optional<RabbitMqSettings>& rabbitmq) {
+  if (section.Require("queue") && section.String("queue", task.queue) && rabbitmq) {
+    if (const std::string problem = TaskQueueProblem(task.queue, *rabbitmq); !problem.empty()) {
+      section.Fail("queue", problem);
+    }
+  }
+  // Absent: -1, the queue's own priority.
+  if (section.Int("priority", task.priority, 0) && rabbitmq) {
+    if (const std::string problem = TaskPriorityProblem(task.priority, *rabbitmq);
+        !problem.empty()) {
+      section.Fail("priority", problem);
+    }
+  }
+}
+
 constexpr auto kActionKinds = std::to_array<std::string_view>({"emit", "task", "http"});
 
 void ParseEventAction(SectionReader& section, EventAction& action,
@@ -1305,8 +1323,14 @@ void ParseEventAction(SectionReader& section, EventAction& action,
     action.kind = EventAction::Kind::kHttp;
     ParseHttpAction(*http, action.http, settings);
   }
-  // This build has no RabbitMQ adapter (rabbitmq: is planned): a task would never run.
-  section.Unsupported("task", TaskProblem(/*tasks_available=*/false));
+  if (SectionReader* task = section.Map("task")) {
+    action.kind = EventAction::Kind::kTask;
+    // rabbitmq: comes earlier in kSections, so its absence is known here.
+    if (const std::string problem = TaskProblem(settings.rabbitmq); !problem.empty()) {
+      section.Fail("task", problem);
+    }
+    ParseTaskAction(*task, action.task, settings.rabbitmq);
+  }
 }
 
 void ParseEventRule(SectionReader& section, EventRule& rule, const GatewaySettings& settings) {
@@ -1329,7 +1353,7 @@ void ParseEventRule(SectionReader& section, EventRule& rule, const GatewaySettin
 }
 
 void ParseEvents(SectionReader& section, GatewaySettings& settings) {
-  // kafka and upstreams come earlier in kSections, so what they hold is known here.
+  // kafka, upstreams and rabbitmq come earlier in kSections, so what they hold is known here.
   if (!settings.kafka) {
     section.FailHere("requires the kafka section with a consumer (rules act on consumed events)");
   } else if (!settings.kafka->consumer) {
@@ -1345,6 +1369,410 @@ void ParseEvents(SectionReader& section, GatewaySettings& settings) {
     EventRule rule;
     ParseEventRule(*item, rule, settings);
     events.rules.push_back(std::move(rule));
+  }
+}
+
+// ---- rabbitmq ---------------------------------------------------------------------------------
+
+constexpr std::string_view kAmqpScheme = "amqp://";
+constexpr std::uint16_t kAmqpPort = 5672;
+// AMQP 0-9-1 sends queue and exchange names as short strings.
+constexpr std::size_t kMaxAmqpName = 255;
+// The broker keeps x-max-priority in one byte.
+constexpr long long kMaxQueuePriority = 255;
+// RabbitMQ refuses a longer TTL (x-message-ttl, which carries retry_after, the delays of
+// POST /api/v1/tasks and the workers' retry back-offs) with a channel error at declaration.
+constexpr Duration kMaxAmqpTtl{(std::int64_t{1} << 32) - 1};
+// The heartbeat is negotiated as a 16-bit count of seconds.
+constexpr Duration kMaxAmqpHeartbeat{std::chrono::seconds(65535)};
+constexpr std::size_t kMaxTaskBytes = 128 * kMiB;
+// basic.qos sends prefetch-count as a 16-bit number.
+constexpr long long kMaxPrefetch = 65535;
+constexpr int kMaxWorkerRetries = 100;
+
+constexpr std::string_view kAmqpNameWhat =
+    "a name of 1 to 255 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-', not starting with "
+    "amq. (reserved by RabbitMQ)";
+constexpr std::string_view kAmqpUrlForm = "amqp://user:password@host:port/vhost";
+
+// Queue names are also the {queue} of POST /api/v1/tasks/{queue}, metric labels and log fields,
+// so they keep to characters that need no escaping there; exchange names follow suit.
+bool IsAmqpName(std::string_view name) {
+  return !name.empty() && name.size() <= kMaxAmqpName && !name.starts_with("amq.") &&
+         std::all_of(name.begin(), name.end(), [](char c) {
+           return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == ':' || c == '-';
+         });
+}
+
+bool EqualsNoCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+struct AmqpAddress {
+  std::string host;
+  std::uint16_t port{kAmqpPort};
+  std::string vhost{"/"};
+  std::string user{"guest"};
+  std::string password{"guest"};
+};
+
+// RFC 3986 percent-decoding, or nullopt for a malformed escape. An encoded NUL is refused too:
+// rabbitmq-c takes the user, password and vhost as C strings.
+std::optional<std::string> PercentDecode(std::string_view text) {
+  std::string decoded;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      decoded += text[i];
+      continue;
+    }
+    if (i + 2 >= text.size()) return std::nullopt;
+    unsigned int byte = 0;
+    const char* end = text.data() + i + 3;
+    const auto [ptr, error] = std::from_chars(text.data() + i + 1, end, byte, 16);
+    if (error != std::errc() || ptr != end || byte == 0) return std::nullopt;
+    decoded += static_cast<char>(byte);
+    i += 2;
+  }
+  return decoded;
+}
+
+constexpr std::string_view kBadEscape =
+    "a '%' is not followed by two hex digits (write a literal '%' as %25; %00 is refused)";
+
+// amqp://[user[:password]@]host[:port][/vhost], RabbitMQ's URI spec without its query
+// parameters (heartbeat and connect_timeout are keys of their own). Absent parts are guest,
+// guest, 5672 and "/". Sets `problem` (never quoting the URL, which holds the password) and
+// returns nullopt when the URL is not one.
+std::optional<AmqpAddress> ParseAmqpUrl(std::string_view url, std::string& problem) {
+  if (!StartsWithNoCase(url, kAmqpScheme)) {
+    problem = "it does not start with amqp://";
+    return std::nullopt;
+  }
+  const std::string_view rest = url.substr(kAmqpScheme.size());
+  if (rest.find_first_of("?#") != std::string_view::npos) {
+    problem =
+        "query parameters are not supported (heartbeat and connect_timeout are keys of "
+        "rabbitmq:)";
+    return std::nullopt;
+  }
+  const std::size_t slash = std::min(rest.find('/'), rest.size());
+  std::string_view authority = rest.substr(0, slash);
+  const std::string_view path = rest.substr(slash);
+  AmqpAddress address;
+  // The last '@': a password pasted with a raw '@' still splits where it should.
+  if (const std::size_t at = authority.rfind('@'); at != std::string_view::npos) {
+    const std::string_view user_info = authority.substr(0, at);
+    authority.remove_prefix(at + 1);
+    const std::size_t colon = user_info.find(':');
+    std::optional<std::string> user = PercentDecode(user_info.substr(0, colon));
+    if (!user) {
+      problem = kBadEscape;
+      return std::nullopt;
+    }
+    if (user->empty()) {
+      problem = "the user name before ':' is empty (leave out user:password@ for guest)";
+      return std::nullopt;
+    }
+    address.user = std::move(*user);
+    if (colon != std::string_view::npos) {
+      std::optional<std::string> password = PercentDecode(user_info.substr(colon + 1));
+      if (!password) {
+        problem = kBadEscape;
+        return std::nullopt;
+      }
+      address.password = std::move(*password);
+    }
+  }
+  // ParseListenAddress wants a port; an authority without one gets AMQP's.
+  std::optional<ListenAddress> host = ParseListenAddress(authority);
+  if (!host) host = ParseListenAddress(std::string(authority) + ":" + std::to_string(kAmqpPort));
+  if (!host || host->port == 0) {
+    problem =
+        "the part after user:password@ is not host[:port] (a name, an IPv4 address or "
+        "[IPv6], port 1..65535); percent-encode '/', '@' and ':' in the user and password";
+    return std::nullopt;
+  }
+  address.host = std::move(host->host);
+  address.port = host->port;
+  // "" and "/" are the default vhost; RabbitMQ's URI spec would read "/" as the vhost "", which
+  // no broker has.
+  if (path.size() > 1) {
+    const std::string_view encoded = path.substr(1);
+    if (encoded.find('/') != std::string_view::npos) {
+      problem = "the vhost contains '/' (percent-encode it: %2f)";
+      return std::nullopt;
+    }
+    std::optional<std::string> vhost = PercentDecode(encoded);
+    if (!vhost) {
+      problem = kBadEscape;
+      return std::nullopt;
+    }
+    address.vhost = std::move(*vhost);
+  }
+  return address;
+}
+
+void ReadAmqpUrl(SectionReader& section, RabbitMqSettings& rabbitmq) {
+  if (!section.String("url", rabbitmq.url)) return;
+  if (StartsWithNoCase(rabbitmq.url, "amqps://")) {
+    section.Fail("url",
+                 "amqps:// (TLS) is not supported by this build: run a TLS sidecar such as "
+                 "stunnel next to the gateway and point an amqp:// URL at it");
+    return;
+  }
+  std::string problem;
+  std::optional<AmqpAddress> address = ParseAmqpUrl(rabbitmq.url, problem);
+  if (!address) {
+    section.Fail("url", "is not " + std::string(kAmqpUrlForm) + ": " + problem);
+    return;
+  }
+  rabbitmq.host = std::move(address->host);
+  rabbitmq.port = address->port;
+  rabbitmq.vhost = std::move(address->vhost);
+  rabbitmq.user = std::move(address->user);
+  rabbitmq.password = std::move(address->password);
+}
+
+bool IsDurationOrOff(std::string_view text) { return IsOff(text) || ParseDuration(text); }
+
+// dead_letter.retry_after: a duration, or off (as 0s): failed tasks stay until an operator acts.
+void ReadRetryAfter(SectionReader& section, Duration& out) {
+  std::string text;
+  if (!section.String("retry_after", text, "a duration like 5m, or off", IsDurationOrOff)) return;
+  const Duration value = IsOff(text) ? Duration::zero() : *ParseDuration(text);
+  if (value > kMaxAmqpTtl) {
+    section.Reject("retry_after", "a duration of at most " + FormatDuration(kMaxAmqpTtl) +
+                                      " (RabbitMQ's limit for x-message-ttl), or off");
+    return;
+  }
+  out = value;
+}
+
+void ParseDeadLetter(SectionReader& section, DeadLetterSettings& dead_letter) {
+  section.String("exchange", dead_letter.exchange, kAmqpNameWhat, IsAmqpName);
+  section.String("queue", dead_letter.queue, kAmqpNameWhat, IsAmqpName);
+  ReadRetryAfter(section, dead_letter.retry_after);
+  section.Int("max_rounds", dead_letter.max_rounds, 1);
+  section.String("parking_queue", dead_letter.parking_queue, kAmqpNameWhat, IsAmqpName);
+  if (dead_letter.parking_queue == dead_letter.queue) {
+    section.Fail(section.Has("parking_queue") ? "parking_queue" : "queue",
+                 "parking_queue and queue are both " + dead_letter.queue +
+                     ": parked tasks would go back to work after retry_after");
+  }
+}
+
+// rabbitmq.queues: replaces the built-in list as a whole, so that the file shows every queue.
+// Returns a reader per queue (in the order of rabbitmq.queues), or none when the built-in list
+// stays.
+std::vector<SectionReader*> ReadTaskQueues(SectionReader& section, RabbitMqSettings& rabbitmq) {
+  if (!section.Has("queues")) return {};
+  const std::optional<std::vector<SectionReader*>> items = section.MapList("queues");
+  if (!items) return {};
+  if (section.ListSize("queues") == 0) {
+    section.Fail("queues",
+                 "is empty: list the work queues, or leave queues out for the built-in "
+                 "ones");
+  }
+  std::vector<TaskQueueSettings> queues;
+  std::map<std::string, int> name_lines;  // for duplicates: each name and its line
+  for (SectionReader* item : *items) {
+    TaskQueueSettings queue;
+    if (item->Require("name") && item->String("name", queue.name, kAmqpNameWhat, IsAmqpName)) {
+      if (const auto [first, inserted] = name_lines.emplace(queue.name, item->Line("name"));
+          !inserted) {
+        item->Fail("name", "duplicate queue \"" + queue.name + "\" (first on line " +
+                               std::to_string(first->second) + ")");
+      }
+    }
+    if (item->Require("exchange")) {
+      item->String("exchange", queue.exchange, kAmqpNameWhat, IsAmqpName);
+    }
+    // Against max_priority in CheckTaskQueues, which says which bound it passed.
+    item->Int("priority", queue.priority, 0, kMaxQueuePriority);
+    queues.push_back(std::move(queue));
+  }
+  rabbitmq.queues = std::move(queues);
+  return *items;
+}
+
+// The work queues against dead_letter: and max_priority. A queue written in the file is
+// reported at its own key; a clash of the built-in queues with another key, at that key
+// (`dead_letter`: the rabbitmq.dead_letter reader, nullptr when absent or invalid).
+void CheckTaskQueues(SectionReader& section, const std::vector<SectionReader*>& items,
+                     SectionReader* dead_letter, const RabbitMqSettings& rabbitmq) {
+  const DeadLetterSettings& dead = rabbitmq.dead_letter;
+  bool priority_reported = false;
+  for (std::size_t i = 0; i < rabbitmq.queues.size(); ++i) {
+    const TaskQueueSettings& queue = rabbitmq.queues[i];
+    SectionReader* item = items.empty() ? nullptr : items[i];
+    for (const auto& [key, name] :
+         {std::pair<std::string_view, const std::string&>{"queue", dead.queue},
+          {"parking_queue", dead.parking_queue}}) {
+      if (queue.name.empty() || queue.name != name) continue;
+      if (item != nullptr) {
+        item->Fail("name", "is dead_letter." + std::string(key) +
+                               " too: a work queue cannot also hold failed tasks");
+      } else if (dead_letter != nullptr) {
+        dead_letter->Fail(key, "is " + name + ", a work queue (rabbitmq.queues)");
+      }
+    }
+    // Bound to the fanout dead-letter exchange, the queue would get every failed task.
+    if (!queue.exchange.empty() && queue.exchange == dead.exchange) {
+      if (item != nullptr) {
+        item->Fail("exchange", "is dead_letter.exchange too (" + dead.exchange +
+                                   "): give the work queues an exchange of their own");
+      } else if (dead_letter != nullptr) {
+        dead_letter->Fail("exchange", "is " + dead.exchange + ", the exchange of the work queue " +
+                                          queue.name + " (rabbitmq.queues)");
+      }
+    }
+    // The broker would cap it at x-max-priority without a word.
+    if (queue.priority > rabbitmq.max_priority) {
+      if (item != nullptr) {
+        item->Fail("priority", "is " + std::to_string(queue.priority) +
+                                   ", more than max_priority (" +
+                                   std::to_string(rabbitmq.max_priority) + ")");
+      } else if (!priority_reported) {
+        section.Fail("max_priority", "is " + std::to_string(rabbitmq.max_priority) +
+                                         ", less than the priority of the built-in queue " +
+                                         queue.name + " (" + std::to_string(queue.priority) +
+                                         "): list the queues under queues:");
+        priority_reported = true;
+      }
+    }
+  }
+}
+
+bool IsQueryString(std::string_view query) {
+  return std::all_of(query.begin(), query.end(), [](char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    return byte > 0x20 && byte < 0x7f && c != '#';
+  });
+}
+
+// workers[i].handler_url: the handler is called through an upstream (its pool, timeouts and
+// circuit breaker), so the URL must lie under one: the same host and port, and a path under
+// its base path (whole segments). The longest base path wins; among equals, the first listed.
+void ResolveHandlerUrl(SectionReader& section, TaskWorkerSettings& worker,
+                       const GatewaySettings& settings) {
+  const std::string& url = worker.handler_url;
+  if (StartsWithNoCase(url, "https://")) {
+    section.Fail("handler_url",
+                 "https is not supported: terminate TLS in a sidecar and point an upstream at it");
+    return;
+  }
+  const std::size_t query_start = std::min(url.find('?'), url.size());
+  const std::string_view query = std::string_view(url).substr(query_start);
+  const std::optional<UpstreamAddress> address =
+      ParseUpstreamUrl(std::string_view(url).substr(0, query_start));
+  if (!address || !IsQueryString(query)) {
+    section.Reject("handler_url", "an http URL like http://notifications:7060/tasks/email");
+    return;
+  }
+  const std::string& path = address->base_path;
+  const UpstreamSettings* best = nullptr;
+  for (const UpstreamSettings& upstream : settings.upstreams) {
+    // An upstream whose url was refused has no host; it has been reported.
+    if (upstream.host.empty() || !EqualsNoCase(upstream.host, address->host) ||
+        upstream.port != address->port) {
+      continue;
+    }
+    const std::string& base = upstream.base_path;
+    const bool under = path == base || (path.starts_with(base) && path[base.size()] == '/');
+    if (under && (best == nullptr || base.size() > best->base_path.size())) best = &upstream;
+  }
+  if (best == nullptr) {
+    section.Fail("handler_url", "no upstream in upstreams: serves " + url +
+                                    "; add one (its pool, timeouts and circuit breaker apply to "
+                                    "the handler)");
+    return;
+  }
+  worker.upstream = best->name;
+  worker.path = path.substr(best->base_path.size());
+  if (worker.path.empty()) worker.path = "/";
+  worker.path += query;
+}
+
+void ParseTaskWorker(SectionReader& section, TaskWorkerSettings& worker,
+                     const GatewaySettings& settings, std::map<std::string, int>& queue_lines) {
+  const RabbitMqSettings& rabbitmq = *settings.rabbitmq;
+  if (section.Require("queue") && section.String("queue", worker.queue)) {
+    if (const std::string problem = TaskQueueProblem(worker.queue, rabbitmq); !problem.empty()) {
+      section.Fail("queue", problem);
+    } else if (const auto [first, inserted] =
+                   queue_lines.emplace(worker.queue, section.Line("queue"));
+               !inserted) {
+      // Two consumers of one queue would split its tasks between two sets of settings.
+      section.Fail("queue", "has a worker already (line " + std::to_string(first->second) +
+                                "): one worker per queue; raise its concurrency instead");
+    }
+  }
+  if (section.Require("handler_url") && section.String("handler_url", worker.handler_url)) {
+    ResolveHandlerUrl(section, worker, settings);
+  }
+  section.Int("prefetch", worker.prefetch, 1, kMaxPrefetch);
+  if (!section.Has("concurrency")) {
+    worker.concurrency = std::min(worker.concurrency, worker.prefetch);
+  } else if (section.Int("concurrency", worker.concurrency, 1, kMaxPrefetch) &&
+             worker.concurrency > worker.prefetch) {
+    section.Fail("concurrency", "is " + std::to_string(worker.concurrency) +
+                                    ", more than prefetch (" + std::to_string(worker.prefetch) +
+                                    "): the broker never hands this worker more tasks at once");
+  }
+  section.Int("max_retries", worker.max_retries, 0, kMaxWorkerRetries);
+  // The back-offs are TTL queues, so RabbitMQ's TTL limit applies.
+  section.Duration("retry_min", worker.retry_min, kPositive, kMaxAmqpTtl);
+  section.Duration("retry_max", worker.retry_max, kPositive, kMaxAmqpTtl);
+  section.Duration("timeout", worker.timeout);
+  section.Duration("pause_on_open", worker.pause_on_open, kPositive);
+  CheckOrder(section, "retry_min", worker.retry_min, "retry_max", worker.retry_max);
+}
+
+void ParseRabbitMq(SectionReader& section, GatewaySettings& settings) {
+  RabbitMqSettings& rabbitmq = settings.rabbitmq.emplace();
+  ReadAmqpUrl(section, rabbitmq);
+  if (section.Duration("heartbeat", rabbitmq.heartbeat, Duration::zero(), kMaxAmqpHeartbeat) &&
+      rabbitmq.heartbeat % std::chrono::seconds(1) != Duration::zero()) {
+    section.Fail("heartbeat",
+                 "must be whole seconds (AMQP negotiates it in seconds); 0s turns "
+                 "heartbeats off");
+  }
+  section.Duration("connect_timeout", rabbitmq.connect_timeout, kPositive);
+  section.Duration("reconnect_min", rabbitmq.reconnect_min, kPositive);
+  section.Duration("reconnect_max", rabbitmq.reconnect_max, kPositive);
+  CheckOrder(section, "reconnect_min", rabbitmq.reconnect_min, "reconnect_max",
+             rabbitmq.reconnect_max);
+  section.Int("max_priority", rabbitmq.max_priority, 1, kMaxQueuePriority);
+  SectionReader* dead_letter = section.Map("dead_letter");
+  if (dead_letter != nullptr) ParseDeadLetter(*dead_letter, rabbitmq.dead_letter);
+  const std::vector<SectionReader*> queue_items = ReadTaskQueues(section, rabbitmq);
+  CheckTaskQueues(section, queue_items, dead_letter, rabbitmq);
+
+  section.Duration("confirm_timeout", rabbitmq.confirm_timeout, kPositive);
+  section.Int("max_in_flight", rabbitmq.max_in_flight, 1);
+  section.Size("max_task_bytes", rabbitmq.max_task_bytes, 1, kMaxTaskBytes);
+  // A delay is a TTL queue, so RabbitMQ's TTL limit applies.
+  section.Duration("max_delay", rabbitmq.max_delay, kPositive, kMaxAmqpTtl);
+  // As for kafka.publish_roles, an empty list could mean "nobody" or "anybody".
+  if (section.StringList("publish_roles", rabbitmq.publish_roles, "a role name without spaces",
+                         IsRoleName) &&
+      rabbitmq.publish_roles.empty()) {
+    section.Fail("publish_roles",
+                 "is empty: leave publish_roles out to let any authenticated caller publish");
+  }
+
+  if (!section.Has("workers")) return;
+  const std::optional<std::vector<SectionReader*>> items = section.MapList("workers");
+  if (!items) return;
+  std::map<std::string, int> queue_lines;  // one worker per queue: each queue and its line
+  for (SectionReader* item : *items) {
+    TaskWorkerSettings worker;
+    ParseTaskWorker(*item, worker, settings, queue_lines);
+    rabbitmq.workers.push_back(std::move(worker));
   }
 }
 
@@ -1722,9 +2150,10 @@ std::string SummarizeEvents(const GatewaySettings& settings) {
   if (settings.events && settings.events->rules.empty()) {
     return "no rules (consumed events are not acted on)";
   }
-  // The built-in rules without task actions: this build has no RabbitMQ adapter.
+  // The built-in rules send tasks only when rabbitmq: has the queues they name.
   const std::vector<EventRule> rules =
-      settings.events ? settings.events->rules : DefaultEventRules(/*with_tasks=*/false);
+      settings.events ? settings.events->rules
+                      : DefaultEventRules(DefaultEventRulesHaveTasks(settings.rabbitmq));
   std::size_t width = 0;
   for (const EventRule& rule : rules) width = std::max(width, rule.match.size());
   std::string text = settings.events ? std::to_string(rules.size()) + " rules:"
@@ -1735,6 +2164,58 @@ std::string SummarizeEvents(const GatewaySettings& settings) {
     text += "\n" + match + " -> " + DescribeEventActions(rule);
   }
   return text;
+}
+
+std::string SummarizeRabbitMq(const GatewaySettings& settings) {
+  if (!settings.rabbitmq) return "off";
+  const RabbitMqSettings& rabbitmq = *settings.rabbitmq;
+  std::vector<std::string> lines;
+  // The user name is not a secret; the password is never printed, not even in part.
+  lines.push_back(WrapWords(
+      {"amqp://" + FormatListenAddress({rabbitmq.host, rabbitmq.port}), "vhost=" + rabbitmq.vhost,
+       "user=" + rabbitmq.user,
+       "password=" + std::string(rabbitmq.password.empty() ? "(none)" : "(set)"),
+       "heartbeat=" + (rabbitmq.heartbeat == Duration::zero() ? std::string("off")
+                                                              : FormatDuration(rabbitmq.heartbeat)),
+       "connect_timeout=" + FormatDuration(rabbitmq.connect_timeout),
+       "reconnect=" + FormatDuration(rabbitmq.reconnect_min) + ".." +
+           FormatDuration(rabbitmq.reconnect_max)}));
+  // exchange->queue(default priority)
+  std::vector<std::string> queues{std::to_string(rabbitmq.queues.size()) +
+                                  " queues (max_priority=" + std::to_string(rabbitmq.max_priority) +
+                                  "):"};
+  for (const TaskQueueSettings& queue : rabbitmq.queues) {
+    queues.push_back(queue.exchange + "->" + queue.name + "(" + std::to_string(queue.priority) +
+                     ")");
+  }
+  lines.push_back(WrapWords(queues));
+  const DeadLetterSettings& dead = rabbitmq.dead_letter;
+  lines.push_back(WrapWords(
+      {"dead_letter:", "exchange=" + dead.exchange, "queue=" + dead.queue,
+       "retry_after=" + (dead.retry_after == Duration::zero() ? std::string("off (kept)")
+                                                              : FormatDuration(dead.retry_after)),
+       "max_rounds=" + std::to_string(dead.max_rounds), "parking_queue=" + dead.parking_queue}));
+  lines.push_back(
+      WrapWords({"publish:", "confirm_timeout=" + FormatDuration(rabbitmq.confirm_timeout),
+                 "max_in_flight=" + std::to_string(rabbitmq.max_in_flight),
+                 "max_task_bytes=" + FormatSize(rabbitmq.max_task_bytes),
+                 "max_delay=" + FormatDuration(rabbitmq.max_delay),
+                 "publish_roles=" + (rabbitmq.publish_roles.empty()
+                                         ? std::string("(any authenticated caller)")
+                                         : JoinWords(rabbitmq.publish_roles, ","))}));
+  if (rabbitmq.workers.empty()) lines.push_back("workers: none (this gateway only publishes)");
+  for (const TaskWorkerSettings& worker : rabbitmq.workers) {
+    lines.push_back(WrapWords(
+        {"worker", worker.queue, "->", worker.upstream + worker.path,
+         "prefetch=" + std::to_string(worker.prefetch),
+         "concurrency=" + std::to_string(worker.concurrency),
+         "max_retries=" + std::to_string(worker.max_retries),
+         "retry=" + FormatDuration(worker.retry_min) + ".." + FormatDuration(worker.retry_max),
+         "timeout=" + (worker.timeout == Duration::zero() ? std::string("(the upstream's)")
+                                                          : FormatDuration(worker.timeout)),
+         "pause_on_open=" + FormatDuration(worker.pause_on_open)}));
+  }
+  return JoinWords(lines, "\n");
 }
 
 // ---- The section table: adding a section is one parse function and one row here ----------
@@ -1753,7 +2234,8 @@ struct SectionSpec {
 // Parsed in this order, whatever the file's order, and the cross-section checks rely on it:
 // a section may look at the settings of those above it (routes: at auth:, upstreams: and
 // timeouts:; upstreams: at timeouts: and circuit_breaker:; idempotency: at redis:; mqtt: at
-// auth:, realtime: and database:; thresholds: at mqtt:; events: at upstreams: and kafka:).
+// auth:, realtime: and database:; thresholds: at mqtt:; rabbitmq: at upstreams:; events: at
+// upstreams:, kafka: and rabbitmq:).
 constexpr auto kSections = std::to_array<SectionSpec>({
     {"service", true, ParseService, SummarizeService},
     {"log", false, ParseLog, SummarizeLog},
@@ -1772,15 +2254,8 @@ constexpr auto kSections = std::to_array<SectionSpec>({
     {"mqtt", false, ParseMqtt, SummarizeMqtt},
     {"thresholds", false, ParseThresholds, SummarizeThresholds},
     {"kafka", false, ParseKafka, SummarizeKafka},
+    {"rabbitmq", false, ParseRabbitMq, SummarizeRabbitMq},
     {"events", false, ParseEvents, SummarizeEvents},
-});
-
-// Sections of the designed surface whose adapters are not built yet.
-// Present in a file they are an error, not ignored: an operator must not believe that, say,
-// tasks are queued when this build has no RabbitMQ publisher. Move a name from here to
-// kSections when its adapter lands.
-constexpr auto kPlannedSections = std::to_array<std::string_view>({
-    "rabbitmq",
 });
 
 std::string Join(const std::vector<std::string>& lines) {
@@ -1790,6 +2265,20 @@ std::string Join(const std::vector<std::string>& lines) {
     joined += line;
   }
   return joined;
+}
+
+// Once every section is parsed: whether the built-in event rules apply (the consumer is on and
+// no events.rules are written) is known only after events:, and they send their tasks only when
+// rabbitmq: can take them.
+void WarnIfDefaultEventRulesLoseTasks(const SectionReader& top, GatewaySettings& settings) {
+  const bool default_rules = settings.kafka && settings.kafka->consumer && !settings.events;
+  if (!default_rules || !settings.rabbitmq || DefaultEventRulesHaveTasks(settings.rabbitmq)) {
+    return;
+  }
+  Warn(settings, top.Line("rabbitmq"),
+       "rabbitmq: the built-in event rules send tasks to email.normal and sms.urgent (priority "
+       "10), which rabbitmq.queues and max_priority do not take, so they run without their "
+       "tasks; add those queues, or write events.rules");
 }
 
 void ParseDocument(const YAML::Node& root, GatewaySettings& settings, ProblemList& problems) {
@@ -1810,9 +2299,7 @@ void ParseDocument(const YAML::Node& root, GatewaySettings& settings, ProblemLis
       std::get<ListParser>(spec.parse)(*items, settings);
     }
   }
-  for (std::string_view name : kPlannedSections) {
-    top.Unsupported(name, "this section is not supported by this build yet");
-  }
+  WarnIfDefaultEventRulesLoseTasks(top, settings);
   top.ReportUnknownKeys();
 }
 
@@ -1932,18 +2419,6 @@ std::string Summary(const GatewaySettings& settings) {
     summary += "  warnings:\n";
     for (const std::string& warning : settings.warnings) summary += "    " + warning + "\n";
   }
-  std::string line = "  not in this build:";
-  for (std::size_t i = 0; i < kPlannedSections.size(); ++i) {
-    std::string word(1, ' ');
-    word += kPlannedSections[i];
-    if (i + 1 < kPlannedSections.size()) word += ',';
-    if (line.size() + word.size() > kSummaryWidth) {
-      summary += line + "\n";
-      line = std::string(kSummaryIndent - 1, ' ');
-    }
-    line += word;
-  }
-  summary += line + "\n";
   return summary;
 }
 

@@ -15,13 +15,16 @@ constexpr std::size_t kMaxQuotedValue = 60;
 // Beyond this many edits a suggestion is more likely noise than the intended key.
 constexpr std::size_t kMaxSuggestionDistance = 2;
 
+std::string Quote(std::string_view text) {
+  std::string value(text);
+  if (value.size() > kMaxQuotedValue) value = value.substr(0, kMaxQuotedValue) + "...";
+  return "\"" + value + "\"";
+}
+
 std::string Describe(const YAML::Node& node) {
   switch (node.Type()) {
-    case YAML::NodeType::Scalar: {
-      std::string value = node.Scalar();
-      if (value.size() > kMaxQuotedValue) value = value.substr(0, kMaxQuotedValue) + "...";
-      return "\"" + value + "\"";
-    }
+    case YAML::NodeType::Scalar:
+      return Quote(node.Scalar());
     case YAML::NodeType::Sequence:
       return "a list";
     case YAML::NodeType::Map:
@@ -311,33 +314,18 @@ bool SectionReader::StringList(std::string_view key, std::vector<std::string>& o
 
 bool SectionReader::StringList(std::string_view key, std::vector<std::string>& out,
                                std::string_view what, bool (*valid)(std::string_view)) {
-  constexpr std::string_view kWhat = "a list of strings like [a, b]";
-  Entry* entry = Take(key);
-  if (entry == nullptr) return false;
-  if (!entry->value.IsSequence()) {
-    Expected(*entry, kWhat);
-    return false;
-  }
-  std::vector<std::string> values;
-  bool ok = true;
-  for (std::size_t i = 0; i < entry->value.size(); ++i) {
-    const YAML::Node item = entry->value[i];
-    if (!item.IsScalar() || (valid != nullptr && !valid(item.Scalar()))) {
-      problems_.Add(item.Mark().line + 1, KeyPath(key) + "[" + std::to_string(i) +
-                                              "]: expected " + std::string(what) + ", got " +
-                                              Describe(item));
-      ok = false;
-      continue;
-    }
-    values.push_back(item.Scalar());
-  }
-  if (!ok) return false;
-  out = std::move(values);
-  return true;
+  return StringList(
+      key, out,
+      [what, valid](std::string_view item) {
+        if (valid == nullptr || valid(item)) return std::string();
+        return "expected " + std::string(what) + ", got " + Quote(item);
+      },
+      what);
 }
 
 bool SectionReader::StringList(std::string_view key, std::vector<std::string>& out,
-                               std::string (*problem)(std::string_view)) {
+                               const std::function<std::string(std::string_view)>& problem,
+                               std::string_view item_what) {
   constexpr std::string_view kWhat = "a list of strings like [a, b]";
   Entry* entry = Take(key);
   if (entry == nullptr) return false;
@@ -351,7 +339,8 @@ bool SectionReader::StringList(std::string_view key, std::vector<std::string>& o
     const YAML::Node item = entry->value[i];
     const std::string item_path = KeyPath(key) + "[" + std::to_string(i) + "]";
     if (!item.IsScalar()) {
-      problems_.Add(item.Mark().line + 1, item_path + ": expected a string, got " + Describe(item));
+      problems_.Add(item.Mark().line + 1,
+                    item_path + ": expected " + std::string(item_what) + ", got " + Describe(item));
       ok = false;
       continue;
     }

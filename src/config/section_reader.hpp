@@ -15,6 +15,7 @@
 
 #include <charconv>
 #include <cstddef>
+#include <functional>
 #include <initializer_list>
 #include <limits>
 #include <memory>
@@ -87,8 +88,11 @@ class SectionReader {
   // For items whose problems differ (a room template: bad prefix, unknown placeholder):
   // `problem` returns "" for a good item, else what is wrong with it (quoting the item itself
   // when it helps), reported with the item's own line and index: <path.key>[1]: <problem>
+  // An item that is not a string is reported as "<path.key>[1]: expected <item_what>, got a
+  // list".
   bool StringList(std::string_view key, std::vector<std::string>& out,
-                  std::string (*problem)(std::string_view));
+                  const std::function<std::string(std::string_view)>& problem,
+                  std::string_view item_what = "a string");
   bool IntList(std::string_view key, std::vector<int>& out, int min, int max);
 
   template <typename T>

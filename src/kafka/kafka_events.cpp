@@ -155,9 +155,9 @@ core::ComponentHealth KafkaEvents::Health() const {
 
 struct EventRouter::Impl {
   Impl(boost::asio::io_context& io, const config::GatewaySettings& gateway, KafkaEvents& kafka,
-       realtime::RoomSink* rooms, router::ServiceCaller* services,
+       realtime::RoomSink* rooms, router::ServiceCaller* services, core::TaskSink* tasks,
        observability::MetricsRegistry& metrics)
-      : settings(*gateway.kafka), producer(kafka.Producer()), runner(rooms, services) {
+      : settings(*gateway.kafka), producer(kafka.Producer()), runner(rooms, services, tasks) {
     const auto& consumer_settings = *settings.consumer;
     if (gateway.redis) {
       redis = std::make_shared<storage::RedisClient>(io, *gateway.redis, metrics, "events");
@@ -166,18 +166,22 @@ struct EventRouter::Impl {
         consumer_settings.dedupe_max_entries, consumer_settings.dedupe_ttl, redis,
         gateway.redis ? gateway.redis->key_prefix : std::string(),
         gateway.redis ? gateway.redis->command_timeout : std::chrono::milliseconds(1000), metrics);
-    auto rules = gateway.events ? gateway.events->rules : config::DefaultEventRules(false);
+    // The built-in rules' tasks need the spec's queues (the loader warns when they are not).
+    const bool with_tasks =
+        tasks != nullptr && tasks->HasQueue("email.normal") && tasks->HasQueue("sms.urgent");
+    auto rules = gateway.events ? gateway.events->rules : config::DefaultEventRules(with_tasks);
     for (auto& rule : rules) {
       std::erase_if(rule.actions, [&](const config::EventAction& action) {
-        const bool missing = (action.kind == config::EventAction::Kind::kEmit && rooms == nullptr) ||
-                             (action.kind == config::EventAction::Kind::kHttp && services == nullptr);
-        if (missing) {
+        using Kind = config::EventAction::Kind;
+        const char* needs = action.kind == Kind::kEmit && rooms == nullptr      ? "realtime"
+                            : action.kind == Kind::kHttp && services == nullptr ? "upstreams"
+                            : action.kind == Kind::kTask && tasks == nullptr    ? "rabbitmq"
+                                                                                : nullptr;
+        if (needs != nullptr) {
           log::Warn("events: rule action dropped: its adapter is not configured",
-                    {{"rule", rule.origin}, {"match", rule.match},
-                     {"needs", action.kind == config::EventAction::Kind::kEmit ? "realtime"
-                                                                               : "upstreams"}});
+                    {{"rule", rule.origin}, {"match", rule.match}, {"needs", needs}});
         }
-        return missing;
+        return needs != nullptr;
       });
     }
     std::erase_if(rules, [](const config::EventRule& rule) { return rule.actions.empty(); });
@@ -199,8 +203,9 @@ struct EventRouter::Impl {
 
 EventRouter::EventRouter(boost::asio::io_context& io, const config::GatewaySettings& settings,
                          KafkaEvents& kafka, realtime::RoomSink* rooms,
-                         router::ServiceCaller* services, observability::MetricsRegistry& metrics)
-    : impl_(std::make_unique<Impl>(io, settings, kafka, rooms, services, metrics)) {}
+                         router::ServiceCaller* services, core::TaskSink* tasks,
+                         observability::MetricsRegistry& metrics)
+    : impl_(std::make_unique<Impl>(io, settings, kafka, rooms, services, tasks, metrics)) {}
 
 EventRouter::~EventRouter() { Stop(); }
 

@@ -16,9 +16,19 @@ ActionResult LiveActionRunner::Run(const config::EventAction& action,
   switch (action.kind) {
     case config::EventAction::Kind::kEmit: return Emit(action.emit, event);
     case config::EventAction::Kind::kHttp: return Http(action.http, event);
-    case config::EventAction::Kind::kTask: break;
+    case config::EventAction::Kind::kTask: return Task(action.task, event);
   }
-  return ActionResult::Permanent("task actions need the rabbitmq adapter");
+  return ActionResult::Permanent("unknown_action");
+}
+
+template <typename T>
+std::optional<T> LiveActionRunner::Await(std::future<T>& future,
+                                         std::chrono::milliseconds limit) const {
+  const auto give_up = std::chrono::steady_clock::now() + limit + kCallbackGrace;
+  while (future.wait_for(kAbortCheck) != std::future_status::ready) {
+    if (aborted_.load() || std::chrono::steady_clock::now() >= give_up) return std::nullopt;
+  }
+  return future.get();
 }
 
 ActionResult LiveActionRunner::Emit(const config::EventEmitAction& emit,
@@ -55,16 +65,41 @@ ActionResult LiveActionRunner::Http(const config::EventHttpAction& http,
   services_->Call(std::move(call), [promise](router::ServiceCallResult result) {
     promise->set_value(std::move(result));
   });
-  const auto give_up = std::chrono::steady_clock::now() + kFallbackTimeout + kCallbackGrace;
-  while (future.wait_for(kAbortCheck) != std::future_status::ready) {
-    if (aborted_.load()) return ActionResult::Retry("stopping");
-    if (std::chrono::steady_clock::now() >= give_up) return ActionResult::Retry("no_reply");
-  }
-  const auto result = future.get();
+  const auto answer = Await(future, kFallbackTimeout);
+  if (!answer) return ActionResult::Retry(aborted_.load() ? "stopping" : "no_reply");
+  const auto& result = *answer;
   if (result.Succeeded()) return ActionResult::Done();
   const std::string error =
       result.status != 0 ? "http_" + std::to_string(result.status) : result.error;
   return result.Permanent() ? ActionResult::Permanent(error) : ActionResult::Retry(error);
+}
+
+}  // namespace nilecare::kafka
+
+namespace nilecare::kafka {
+
+ActionResult LiveActionRunner::Task(const config::EventTaskAction& task,
+                                    const core::DomainEvent& event) {
+  if (tasks_ == nullptr) return ActionResult::Permanent("rabbitmq adapter not configured");
+  core::TaskRequest request;
+  request.queue = task.queue;
+  request.priority = task.priority;
+  // The same event redelivered makes the same task id: handlers deduplicate by it.
+  request.task_id = event.event_id + ":" + task.queue;
+  request.correlation_id = event.correlation_id;
+  request.source = "event";
+  request.body = core::ToJson(event).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  auto promise = std::make_shared<std::promise<core::TaskResult>>();
+  auto future = promise->get_future();
+  tasks_->Enqueue(std::move(request),
+                  [promise](core::TaskResult result) { promise->set_value(std::move(result)); });
+  const auto answer = Await(future, kFallbackTimeout);
+  if (!answer) return ActionResult::Retry(aborted_.load() ? "stopping" : "no_reply");
+  if (answer->Confirmed()) return ActionResult::Done();
+  if (answer->outcome == core::TaskResult::Outcome::kUnknownQueue) {
+    return ActionResult::Permanent("unknown_queue");
+  }
+  return ActionResult::Retry("task_" + answer->error);
 }
 
 }  // namespace nilecare::kafka

@@ -1,12 +1,15 @@
 #pragma once
 // The rule actions for real (private to src/kafka): `emit` through the realtime adapter's
-// rooms, `http` through the REST adapter's resilience layer. `task` waits for the RabbitMQ
-// adapter (the config loader refuses task actions until it exists).
+// rooms, `http` through the REST adapter's resilience layer, `task` through the RabbitMQ
+// adapter (done once the broker confirmed it).
 
 #include <atomic>
 #include <chrono>
+#include <future>
+#include <optional>
 
 #include "event_handler.hpp"
+#include "nilecare/core/task_sink.hpp"
 #include "nilecare/realtime/room_sink.hpp"
 #include "nilecare/router/service_caller.hpp"
 
@@ -14,9 +17,10 @@ namespace nilecare::kafka {
 
 class LiveActionRunner final : public ActionRunner {
  public:
-  // Either may be null (adapter not configured): its actions then fail permanently.
-  LiveActionRunner(realtime::RoomSink* rooms, router::ServiceCaller* services)
-      : rooms_(rooms), services_(services) {}
+  // Any may be null (adapter not configured): its actions then fail permanently.
+  LiveActionRunner(realtime::RoomSink* rooms, router::ServiceCaller* services,
+                   core::TaskSink* tasks = nullptr)
+      : rooms_(rooms), services_(services), tasks_(tasks) {}
 
   // The gateway is stopping: a call still waiting for its reply is given up (as a retryable
   // failure, so the event stays uncommitted) instead of holding the consumer thread, which
@@ -28,9 +32,14 @@ class LiveActionRunner final : public ActionRunner {
  private:
   ActionResult Emit(const config::EventEmitAction& emit, const core::DomainEvent& event);
   ActionResult Http(const config::EventHttpAction& http, const core::DomainEvent& event);
+  ActionResult Task(const config::EventTaskAction& task, const core::DomainEvent& event);
+  // Waits for an asynchronous answer, giving up when aborted or after `limit`.
+  template <typename T>
+  std::optional<T> Await(std::future<T>& future, std::chrono::milliseconds limit) const;
 
   realtime::RoomSink* rooms_;
   router::ServiceCaller* services_;
+  core::TaskSink* tasks_;
   std::atomic<bool> aborted_{false};
 };
 

@@ -23,6 +23,9 @@ constexpr std::string_view kEventVitals = "vitals:update";
 constexpr std::string_view kEventAlert = "alert:critical";
 constexpr std::string_view kEventChat = "chat:message";
 constexpr std::string_view kPatientRoom = "patient:";
+// Spec §3: urgent SMS go to sms.urgent at the highest priority.
+constexpr std::string_view kEscalationQueue = "sms.urgent";
+constexpr int kEscalationPriority = 10;
 
 // A session id is a credential: whoever knows it can long-poll the session's packets. 144
 // random bits from OpenSSL's CSPRNG, base64url.
@@ -613,6 +616,7 @@ std::pair<std::string, std::size_t> Hub::RaiseAlert(const std::vector<std::strin
     Alert& alert = alerts_[alert_id];
     alert.rooms = rooms;
     alert.prefix = prefix;
+    alert.data = std::make_shared<const json>(data);
     alert.first_sent = std::chrono::steady_clock::now();
     alert.timer = std::make_unique<asio::steady_timer>(io_);
   }
@@ -640,6 +644,7 @@ void Hub::ArmAlertTimer(const std::string& alert_id) {
 void Hub::OnAlertTimeout(const std::string& alert_id) {
   std::vector<std::string> rooms;
   std::shared_ptr<const std::string> prefix;
+  std::shared_ptr<const json> data;
   int resends = 0;
   {
     std::lock_guard lock(alerts_mutex_);
@@ -655,14 +660,46 @@ void Hub::OnAlertTimeout(const std::string& alert_id) {
     resends = ++it->second.resends;
     rooms = it->second.rooms;
     prefix = it->second.prefix;
+    data = it->second.data;
   }
-  // Escalation: sent again (to whoever is connected now) and made loud. A task on the
-  // sms.urgent queue joins this once the RabbitMQ adapter exists.
+  // Escalation: sent again (to whoever is connected now) and made loud; the first time, an
+  // SMS task too, since nobody at a screen reacted.
   metrics_.alerts_escalated.Inc();
   const std::size_t count = BroadcastAlert(rooms, prefix, alert_id);
   log::Warn("critical alert unacknowledged, escalating",
             {{"alert_id", alert_id}, {"resend", resends}, {"local_recipients", count}});
+  if (resends == 1) EnqueueEscalation(alert_id, rooms, *data);
   ArmAlertTimer(alert_id);
+}
+
+void Hub::EnqueueEscalation(const std::string& alert_id, const std::vector<std::string>& rooms,
+                            const json& data) {
+  if (tasks_ == nullptr || !tasks_->HasQueue(kEscalationQueue)) return;
+  core::TaskRequest task;
+  task.queue = std::string(kEscalationQueue);
+  task.priority = kEscalationPriority;
+  task.task_id = "alert-" + alert_id + "-sms";  // one SMS per alert, whoever retries
+  task.correlation_id = alert_id;
+  task.source = "alert";
+  task.body = json{{"type", "critical_alert_unacknowledged"},
+                   {"alert_id", alert_id},
+                   {"rooms", rooms},
+                   {"alert", data}}
+                  .dump(-1, ' ', false, json::error_handler_t::replace);
+  // The publisher outlives this hub (built before realtime): the answer may come after it.
+  tasks_->Enqueue(std::move(task), [weak = weak_from_this(), alert_id](core::TaskResult result) {
+    auto self = weak.lock();
+    if (!self) return;
+    auto& metrics_ = self->metrics_;
+    if (result.Confirmed()) {
+      metrics_.alerts_sms_queued.Inc();
+      return log::Info("critical alert escalated to sms", {{"alert_id", alert_id},
+                                                           {"task_id", result.task_id}});
+    }
+    metrics_.alerts_sms_failed.Inc();
+    log::Error("critical alert sms task not queued",
+               {{"alert_id", alert_id}, {"error", result.error}});
+  });
 }
 
 void Hub::AlertAcknowledged(const std::string& alert_id, const std::string& user_id,

@@ -25,6 +25,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "nilecare/core/domain_event.hpp"
+#include "nilecare/core/task_sink.hpp"
 #include "connection.hpp"
 #include "nilecare/auth/jwt_verifier.hpp"
 #include "nilecare/config/settings.hpp"
@@ -48,6 +49,8 @@ class Hub final : public RoomSink,
 
   // Audit events for patient-room decisions (see RealtimeServer::SetEventSink).
   void SetEventSink(core::EventSink* events) { events_ = events; }
+  // Escalation of unacknowledged critical alerts to SMS (see RealtimeServer::SetTaskSink).
+  void SetTaskSink(core::TaskSink* tasks) { tasks_ = tasks; }
 
   // --- Engine.IO sessions ---
   std::shared_ptr<Connection> NewConnection(http::Strand strand, std::string remote_address);
@@ -85,6 +88,7 @@ class Hub final : public RoomSink,
   struct Alert {
     std::vector<std::string> rooms;
     std::shared_ptr<const std::string> prefix;
+    std::shared_ptr<const nlohmann::json> data;  // for the escalation task
     int resends{0};
     std::chrono::steady_clock::time_point first_sent;
     std::unique_ptr<boost::asio::steady_timer> timer;
@@ -142,6 +146,8 @@ class Hub final : public RoomSink,
   void Publish(nlohmann::json message);
   void ArmAlertTimer(const std::string& alert_id);
   void OnAlertTimeout(const std::string& alert_id);
+  void EnqueueEscalation(const std::string& alert_id, const std::vector<std::string>& rooms,
+                         const nlohmann::json& data);
   void AlertAcknowledged(const std::string& alert_id, const std::string& user_id, bool local);
   std::string Offset(std::uint64_t seq) const;
   std::optional<std::uint64_t> ParseOffset(std::string_view offset) const;
@@ -157,6 +163,7 @@ class Hub final : public RoomSink,
   RealtimeMetrics& metrics_;
   std::function<void(std::string)> publish_;
   core::EventSink* events_{nullptr};
+  core::TaskSink* tasks_{nullptr};
   const std::string tag_;  // this process: offsets and fan-out origin
   const bool recovery_;
 

@@ -101,6 +101,8 @@ RealtimeMetrics::RealtimeMetrics(observability::MetricsRegistry& registry)
       alerts_sent(registry.GetCounter(kAlerts, kAlertsHelp, {{"event", "sent"}})),
       alerts_acknowledged(registry.GetCounter(kAlerts, kAlertsHelp, {{"event", "acknowledged"}})),
       alerts_escalated(registry.GetCounter(kAlerts, kAlertsHelp, {{"event", "escalated"}})),
+      alerts_sms_queued(registry.GetCounter(kAlerts, kAlertsHelp, {{"event", "sms_queued"}})),
+      alerts_sms_failed(registry.GetCounter(kAlerts, kAlertsHelp, {{"event", "sms_failed"}})),
       alerts_unacknowledged(
           registry.GetCounter(kAlerts, kAlertsHelp, {{"event", "unacknowledged"}})),
       alert_ack_seconds(registry.GetHistogram(

@@ -57,6 +57,8 @@ struct RealtimeMetrics {
   observability::Counter& alerts_sent;
   observability::Counter& alerts_acknowledged;
   observability::Counter& alerts_escalated;
+  observability::Counter& alerts_sms_queued;  // escalation task confirmed on sms.urgent
+  observability::Counter& alerts_sms_failed;
   observability::Counter& alerts_unacknowledged;
   observability::Histogram& alert_ack_seconds;
   observability::Counter& events_in;

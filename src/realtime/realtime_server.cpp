@@ -392,6 +392,7 @@ RealtimeServer::RealtimeServer(asio::io_context& io, const config::GatewaySettin
 RealtimeServer::~RealtimeServer() = default;
 
 void RealtimeServer::SetEventSink(core::EventSink* events) { impl_->hub->SetEventSink(events); }
+void RealtimeServer::SetTaskSink(core::TaskSink* tasks) { impl_->hub->SetTaskSink(tasks); }
 
 void RealtimeServer::RegisterRoutes(http::Dispatcher& dispatcher) {
   // The dispatcher outlives the io_context; Impl (timers, sockets) must not: the routes hold

@@ -31,6 +31,7 @@ class RestServiceCaller final : public router::ServiceCaller {
     request->set(http::beast_http::field::accept, "application/json");
     request->set("X-Correlation-ID", call.correlation_id);
     request->set("X-Service-Name", shared_.service_name);
+    for (const auto& [name, value] : call.headers) request->set(name, value);
     request->body() = std::move(call.body);
     request->prepare_payload();
     const auto timeout = call.timeout.count() > 0 ? call.timeout : upstream->default_timeout;

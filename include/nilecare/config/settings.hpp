@@ -360,6 +360,68 @@ struct EventsSettings {
 // The spec's subscribers, as rules (task actions only when the rabbitmq adapter exists).
 std::vector<EventRule> DefaultEventRules(bool with_tasks);
 
+// rabbitmq: background tasks (spec §3). Publisher with confirms for POST /api/v1/tasks/{queue},
+// event rules and alert escalation; workers that hand tasks to services. See docs/tasks.md.
+struct TaskQueueSettings {
+  std::string name;      // e.g. email.high; also its routing key
+  std::string exchange;  // direct exchange it is bound to, e.g. nilecare.email
+  int priority{5};       // priority of tasks published without one (0..max_priority)
+};
+// One worker per queue: each task is POSTed to `handler_url` through the REST adapter's
+// upstream (its pool, timeouts and circuit breaker), so the URL must lie under one of
+// `upstreams:` — the loader resolves it into `upstream` + `path`.
+struct TaskWorkerSettings {
+  std::string queue;
+  std::string handler_url;        // as written, e.g. http://notifications:7060/tasks/email
+  std::string upstream{};         // resolved: the upstream serving handler_url
+  std::string path{};             // resolved: handler_url's path below the upstream's base
+  std::size_t prefetch{5};        // unacknowledged deliveries the broker sends (spec: 5)
+  std::size_t concurrency{5};     // handler calls at once (at most prefetch)
+  int max_retries{3};             // a failing task is tried 1 + max_retries times per round
+  Duration retry_min{std::chrono::seconds(1)};  // back-off before retry n: min * 2^(n-1) ...
+  Duration retry_max{std::chrono::minutes(1)};  // ... capped here (real delays: TTL queues)
+  Duration timeout{};             // handler call; 0 = the upstream's timeout class
+  // The handler's circuit breaker is open: stop consuming this queue this long, then try.
+  Duration pause_on_open{std::chrono::seconds(5)};
+};
+struct DeadLetterSettings {
+  std::string exchange{"nilecare.dlq"};  // fanout; queues' x-dead-letter-exchange
+  std::string queue{"failed.jobs"};      // bound to it
+  // spec "retry after 5min": failed.jobs holds a task this long (x-message-ttl), then it
+  // goes back to its work queue for another round; 0 = keep it until an operator acts.
+  Duration retry_after{std::chrono::minutes(5)};
+  int max_rounds{3};  // rounds through failed.jobs before the task is parked for good
+  std::string parking_queue{"failed.jobs.parked"};
+};
+struct RabbitMqSettings {
+  // amqp://user:password@host:port/vhost (vhost percent-encoded: %2f = "/"); password from
+  // ${ENV}, never logged.
+  std::string url{"amqp://guest:guest@127.0.0.1:5672/"};
+  std::string host{"127.0.0.1"};  // parsed from url
+  std::uint16_t port{5672};
+  std::string vhost{"/"};
+  std::string user{"guest"};
+  std::string password{"guest"};
+  Duration heartbeat{std::chrono::seconds(30)};
+  Duration connect_timeout{std::chrono::seconds(5)};
+  Duration reconnect_min{std::chrono::milliseconds(500)};  // back-off doubles from here ...
+  Duration reconnect_max{std::chrono::seconds(30)};        // ... up to here
+  int max_priority{10};  // x-max-priority of every work queue
+  std::vector<TaskQueueSettings> queues{
+      {"email.high", "nilecare.email", 10}, {"email.normal", "nilecare.email", 5},
+      {"email.low", "nilecare.email", 1},   {"sms.urgent", "nilecare.sms", 10},
+      {"sms.normal", "nilecare.sms", 5},    {"reports.pdf", "nilecare.reports", 5},
+      {"reports.excel", "nilecare.reports", 5}};
+  DeadLetterSettings dead_letter{};
+  // Publishing: a task is confirmed by the broker within confirm_timeout or fails (503).
+  Duration confirm_timeout{std::chrono::seconds(5)};
+  std::size_t max_in_flight{10000};  // waiting + unconfirmed publishes; full -> 503 at once
+  std::size_t max_task_bytes{256 * 1024};          // task body (the payload as JSON)
+  Duration max_delay{std::chrono::hours(24)};      // POST ... {delay}
+  std::vector<std::string> publish_roles{};        // POST /api/v1/tasks: empty = any token
+  std::vector<TaskWorkerSettings> workers{};       // empty: this gateway only publishes
+};
+
 struct GatewaySettings {
   std::string source;  // the file the settings came from, for messages
   // Legal but risky choices ("<file>:<line>: <key.path>: ..."), e.g. an unset auth.jwt.issuer:
@@ -383,6 +445,7 @@ struct GatewaySettings {
   ThresholdSettings thresholds{};  // used by mqtt:; the section may be absent (defaults)
   std::optional<KafkaSettings> kafka{};
   std::optional<EventsSettings> events{};  // absent: DefaultEventRules()
+  std::optional<RabbitMqSettings> rabbitmq{};
 };
 
 }  // namespace nilecare::config

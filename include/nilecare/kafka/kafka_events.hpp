@@ -22,13 +22,15 @@
 //               max_event_bytes: 1MiB, dedupe_ttl: 24h, dedupe_max_entries: 100000 }
 //             or `consumer: off`
 // `events: { rules: [...] }` (absent: config::DefaultEventRules); `redis:` for dedupe across
-// restarts; `auth.jwt` for POST /api/v1/events; `upstreams:` for http actions.
+// restarts; `auth.jwt` for POST /api/v1/events; `upstreams:` for http actions; `rabbitmq:`
+// for task actions.
 
 #include <memory>
 
 #include "nilecare/config/settings.hpp"
 #include "nilecare/core/component.hpp"
 #include "nilecare/core/domain_event.hpp"
+#include "nilecare/core/task_sink.hpp"
 #include "nilecare/http/dispatcher.hpp"
 #include "nilecare/observability/metrics.hpp"
 #include "nilecare/realtime/room_sink.hpp"
@@ -70,11 +72,11 @@ class KafkaEvents final : public core::Component {
 
 class EventRouter final : public core::Component {
  public:
-  // `rooms` and `services` may be null (adapter not configured): rules needing them are
-  // dropped at start with a warning.
+  // `rooms`, `services` and `tasks` may be null (adapter not configured): rules needing them
+  // are dropped at start with a warning.
   EventRouter(boost::asio::io_context& io, const config::GatewaySettings& settings,
               KafkaEvents& kafka, realtime::RoomSink* rooms, router::ServiceCaller* services,
-              observability::MetricsRegistry& metrics);
+              core::TaskSink* tasks, observability::MetricsRegistry& metrics);
   ~EventRouter() override;
 
   std::string_view Name() const override { return "events"; }

@@ -31,6 +31,7 @@
 #include "nilecare/config/settings.hpp"
 #include "nilecare/core/component.hpp"
 #include "nilecare/core/domain_event.hpp"
+#include "nilecare/core/task_sink.hpp"
 #include "nilecare/http/dispatcher.hpp"
 #include "nilecare/observability/metrics.hpp"
 #include "nilecare/realtime/room_sink.hpp"
@@ -51,6 +52,9 @@ class RealtimeServer final : public core::Component {
   // Where patient-room joins are announced as audit.events phi_accessed (Kafka adapter);
   // null = the audit log line only. Call before Start().
   void SetEventSink(core::EventSink* events);
+  // Unacknowledged critical alerts also become an SMS task (queue sms.urgent, priority 10)
+  // at their first escalation.
+  void SetTaskSink(core::TaskSink* tasks);
 
   // The Engine.IO endpoint (polling + WebSocket upgrade) and /internal/notifications,
   // /internal/emit.

@@ -7,6 +7,8 @@
 #include <chrono>
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace nilecare::router {
 
@@ -17,6 +19,7 @@ struct ServiceCall {
   std::string body;           // JSON
   std::string correlation_id;
   std::chrono::milliseconds timeout{};
+  std::vector<std::pair<std::string, std::string>> headers{};  // extra request headers
 };
 
 struct ServiceCallResult {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "config/event_rule_check.hpp"
 #include "config_test_support.hpp"
@@ -11,13 +12,16 @@
 namespace {
 
 using nilecare::config::DefaultEventRules;
+using nilecare::config::DefaultEventRulesHaveTasks;
 using nilecare::config::EventAction;
 using nilecare::config::EventRule;
 using nilecare::config::EventRuleProblems;
 using nilecare::config::GatewaySettings;
 using nilecare::config::HttpPathProblem;
+using nilecare::config::RabbitMqSettings;
 using nilecare::config::RoomProblem;
 using nilecare::config::Summary;
+using nilecare::config::TaskQueueSettings;
 using nilecare::config::test_support::Load;
 using nilecare::config::test_support::ProblemOf;
 using nilecare::config::test_support::ProblemsOf;
@@ -117,7 +121,8 @@ TEST(EventsSectionTest, ReadsRules) {
 
   // What the loader accepted passes the shared checks as well.
   for (const EventRule& rule : rules) {
-    EXPECT_TRUE(EventRuleProblems(rule, {"notification", "billing"}, false).empty()) << rule.match;
+    EXPECT_TRUE(EventRuleProblems(rule, {"notification", "billing"}, std::nullopt).empty())
+        << rule.match;
   }
 
   const std::string summary = Summary(s);
@@ -221,7 +226,7 @@ TEST(EventsSectionTest, TaskActionsNeedRabbitMq) {
         - task: { queue: email.normal, priority: 5 }
 )")),
             "gw.yaml:9: events.rules[0].actions[1].task: task actions need the rabbitmq: "
-            "section, which is not in this build");
+            "section (tasks are published to its queues)");
 }
 
 TEST(EventsSectionTest, EmitProblems) {
@@ -454,29 +459,40 @@ TEST(DefaultEventRulesTest, TheSpecsSubscribers) {
 }
 
 TEST(DefaultEventRulesTest, PassTheLoadersChecks) {
-  // The same checks as a configured rule; the built-in rules name no upstream.
+  // The same checks as a configured rule; the built-in rules name no upstream. Their tasks go
+  // to queues of the built-in rabbitmq.queues.
   for (const EventRule& rule : DefaultEventRules(false)) {
-    EXPECT_EQ(EventRuleProblems(rule, {}, /*tasks_available=*/false), std::vector<std::string>{})
+    EXPECT_EQ(EventRuleProblems(rule, {}, std::nullopt), std::vector<std::string>{})
         << rule.match;
   }
   for (const EventRule& rule : DefaultEventRules(true)) {
-    EXPECT_EQ(EventRuleProblems(rule, {}, /*tasks_available=*/true), std::vector<std::string>{})
+    EXPECT_EQ(EventRuleProblems(rule, {}, RabbitMqSettings{}), std::vector<std::string>{})
         << rule.match;
   }
-  // Their task actions would be refused by this build, as a configured one is.
+  EXPECT_TRUE(DefaultEventRulesHaveTasks(RabbitMqSettings{}));
+  EXPECT_FALSE(DefaultEventRulesHaveTasks(std::nullopt));
+  // Without rabbitmq: their task actions are refused, as a configured one is.
   std::vector<std::string> task_problems;
   for (const EventRule& rule : DefaultEventRules(true)) {
-    for (const std::string& problem : EventRuleProblems(rule, {}, /*tasks_available=*/false)) {
+    for (const std::string& problem : EventRuleProblems(rule, {}, std::nullopt)) {
       task_problems.push_back(rule.match + ": " + problem);
     }
   }
   EXPECT_EQ(task_problems,
             (std::vector<std::string>{
-                "appointment.*: actions[1].task: task actions need the rabbitmq: section, which "
-                "is not in this build",
-                "lab.result.critical: actions[1].task: task actions need the rabbitmq: section, "
-                "which is not in this build",
+                "appointment.*: actions[1].task: task actions need the rabbitmq: section (tasks "
+                "are published to its queues)",
+                "lab.result.critical: actions[1].task: task actions need the rabbitmq: section "
+                "(tasks are published to its queues)",
             }));
+  // Nor do they fit queues without email.normal and sms.urgent, or a lower max_priority.
+  RabbitMqSettings other_queues;
+  other_queues.queues = {{"email.normal", "nilecare.email", 5}, {"sms.normal", "nilecare.sms", 5}};
+  EXPECT_FALSE(DefaultEventRulesHaveTasks(other_queues));
+  RabbitMqSettings low_priority;
+  low_priority.max_priority = 5;
+  for (TaskQueueSettings& queue : low_priority.queues) queue.priority = 1;
+  EXPECT_FALSE(DefaultEventRulesHaveTasks(low_priority));
 }
 
 TEST(EventRuleProblemsTest, SameTextsAsTheLoader) {
@@ -503,7 +519,7 @@ TEST(EventRuleProblemsTest, SameTextsAsTheLoader) {
 )"));
   std::vector<std::string> shared;
   for (const std::string& problem :
-       EventRuleProblems(rule, {"notification", "billing"}, /*tasks_available=*/false)) {
+       EventRuleProblems(rule, {"notification", "billing"}, std::nullopt)) {
     shared.push_back("events.rules[0]." + problem);
   }
   // The loader's problems, less "<file>:<line>: ".
@@ -515,15 +531,14 @@ TEST(EventRuleProblemsTest, SameTextsAsTheLoader) {
   std::sort(stripped.begin(), stripped.end());
   EXPECT_EQ(stripped, shared);
 
-  // With a RabbitMQ adapter, the task's own fields are checked.
-  EXPECT_EQ(EventRuleProblems(EventRule{"a", {task}, ""}, {}, /*tasks_available=*/true),
+  // With a rabbitmq: section, the task's own fields are checked against its queues.
+  EXPECT_EQ(EventRuleProblems(EventRule{"a", {task}, ""}, {}, RabbitMqSettings{}),
             (std::vector<std::string>{
-                "actions[0].task.queue: expected a queue name of 1 to 255 characters of A-Z, a-z, "
-                "0-9, '.', '_', ':' and '-', not starting with amq., got \"amq.x\"",
-                "actions[0].task.priority: expected an integer between 0 and 255 (or -1: the "
-                "queue's default), got \"256\"",
+                "actions[0].task.queue: unknown queue \"amq.x\" (known: email.high, "
+                "email.normal, email.low, sms.urgent, sms.normal, reports.pdf, reports.excel)",
+                "actions[0].task.priority: is 256, more than rabbitmq.max_priority (10)",
             }));
-  EXPECT_EQ(EventRuleProblems(EventRule{"a", {}, ""}, {}, false),
+  EXPECT_EQ(EventRuleProblems(EventRule{"a", {}, ""}, {}, std::nullopt),
             (std::vector<std::string>{"actions: is empty: a rule needs at least one action"}));
 }
 

@@ -196,15 +196,7 @@ TEST(LoaderTest, UnknownKeyWithoutSuggestion) {
   EXPECT_EQ(ProblemOf("service: {}\nfeatures: {}\n"), "gw.yaml:2: features: unknown key");
 }
 
-TEST(LoaderTest, UnsupportedSectionIsAnError) {
-  EXPECT_EQ(ProblemOf("service: {}\n\nrabbitmq:\n  url: amqp://127.0.0.1:5672\n"),
-            "gw.yaml:3: rabbitmq: this section is not supported by this build yet");
-  // Whatever its value, and next to sections that are in this build.
-  const std::vector<std::string> problems =
-      ProblemsOf("service: {}\nrabbitmq: []\nkafka:\n  brokers: 127.0.0.1:9092\nevents: {}\n");
-  EXPECT_EQ(problems, (std::vector<std::string>{
-                          "gw.yaml:2: rabbitmq: this section is not supported by this build yet",
-                      }));
+TEST(LoaderTest, UnsupportedKeyIsAnError) {
   EXPECT_EQ(ProblemOf("service: {}\nhttp:\n  tls: {cert: a, key: b}\n"),
             "gw.yaml:3: http.tls: TLS is not supported by this build yet (terminate TLS in front "
             "of the gateway)");
@@ -284,7 +276,7 @@ TEST(LoaderTest, CollectsAllProblemsInFileOrder) {
 log:
   level: loud
   fromat: text
-rabbitmq: {}
+rabbitmq: {heartbeat: 1.5s}
 )";
   try {
     Load(yaml);
@@ -298,7 +290,8 @@ rabbitmq: {}
         "number is ambiguous: seconds or milliseconds?), got \"65\"",
         "gw.yaml:6: log.level: expected one of trace|debug|info|warn|error, got \"loud\"",
         "gw.yaml:7: log.fromat: unknown key (did you mean \"format\"?)",
-        "gw.yaml:8: rabbitmq: this section is not supported by this build yet",
+        "gw.yaml:8: rabbitmq.heartbeat: must be whole seconds (AMQP negotiates it in seconds); "
+        "0s turns heartbeats off",
         "gw.yaml: service: required section is missing",
     };
     EXPECT_EQ(error.Problems(), expected);
@@ -527,6 +520,22 @@ TEST(LoaderTest, ShippedDevConfigLoads) {
   EXPECT_EQ(s.kafka->consumer->session_timeout, seconds(6));
   EXPECT_FALSE(s.events.has_value());
 
+  // Tasks on the stack's RabbitMQ, the built-in queues, no workers; so the built-in event rules
+  // queue their tasks.
+  ASSERT_TRUE(s.rabbitmq.has_value());
+  const nilecare::config::RabbitMqSettings built_in_rabbitmq;
+  EXPECT_EQ(s.rabbitmq->url, "amqp://guest:guest@127.0.0.1:5672/");
+  EXPECT_EQ(s.rabbitmq->host, "127.0.0.1");
+  EXPECT_EQ(s.rabbitmq->port, 5672);
+  EXPECT_EQ(s.rabbitmq->vhost, "/");
+  EXPECT_EQ(s.rabbitmq->user, "guest");
+  EXPECT_EQ(s.rabbitmq->queues.size(), built_in_rabbitmq.queues.size());
+  EXPECT_TRUE(s.rabbitmq->workers.empty());
+  EXPECT_NE(Summary(s).find("-> emit appointment:updated to user:{data.patient_id},"
+                            "user:{data.doctor_id}; task email.normal\n"),
+            std::string::npos)
+      << Summary(s);
+
   // The local stack's variables are picked up.
   const std::string test_pg = "postgres://nilecare:nilecare@127.0.0.1:25432/nilecare";
   const GatewaySettings env = LoadFile(
@@ -534,13 +543,15 @@ TEST(LoaderTest, ShippedDevConfigLoads) {
                               {"NILECARE_REDIS_URL", "redis://127.0.0.1:26379"},
                               {"NILECARE_PG_URL", test_pg},
                               {"NILECARE_MQTT_URL", "tcp://127.0.0.1:21883"},
-                              {"NILECARE_KAFKA_BROKERS", "127.0.0.1:39092,127.0.0.1:39093"}}));
+                              {"NILECARE_KAFKA_BROKERS", "127.0.0.1:39092,127.0.0.1:39093"},
+                              {"NILECARE_AMQP_URL", "amqp://guest:guest@127.0.0.1:25682/"}}));
   EXPECT_EQ(env.auth->jwt->secret, kTestSecret);
   EXPECT_EQ(env.redis->url, "redis://127.0.0.1:26379");
   EXPECT_EQ(env.database->url, test_pg);
   EXPECT_EQ(env.mqtt->urls, (std::vector<std::string>{"tcp://127.0.0.1:21883"}));
   EXPECT_FALSE(env.kafka->embedded);
   EXPECT_EQ(env.kafka->brokers, (std::vector<std::string>{"127.0.0.1:39092", "127.0.0.1:39093"}));
+  EXPECT_EQ(env.rabbitmq->port, 25682);
 }
 
 std::string ReadConfig(const char* name) {
@@ -721,6 +732,82 @@ TEST(LoaderTest, ShippedGatewayConfigEventSections) {
   EXPECT_EQ(Summary(with_sasl).find("hunter3"), std::string::npos) << Summary(with_sasl);
 }
 
+// The production file's commented-out rabbitmq: section and notifications upstream,
+// uncommented, load: the defaults of settings.hpp, the URL from the environment, and the
+// example workers resolved against the upstream.
+TEST(LoaderTest, ShippedGatewayConfigRabbitMqSection) {
+  const std::string notifications =
+      "  # notifications: { url: http://127.0.0.1:7060 }   # task handlers: uncomment with "
+      "rabbitmq:";
+  const auto [with_upstream, upstream_lines] =
+      Uncomment(ReadConfig("gateway.yaml"), {notifications}, "  ");
+  ASSERT_EQ(upstream_lines, 1) << with_upstream;
+  const auto [text, uncommented] = Uncomment(with_upstream, {"# rabbitmq:"});
+  ASSERT_GT(uncommented, 60) << text;
+  const GatewaySettings s = LoadString(
+      text, "gateway.yaml",
+      FakeEnv({{"JWT_SECRET", kTestSecret},
+               {"NILECARE_AMQP_URL", "amqp://nilecare:s%40cret-amqp@rabbitmq.internal/nilecare"}}));
+  EXPECT_TRUE(s.warnings.empty()) << ::testing::PrintToString(s.warnings);
+
+  ASSERT_TRUE(s.rabbitmq.has_value());
+  const nilecare::config::RabbitMqSettings rabbitmq;
+  const nilecare::config::RabbitMqSettings& r = *s.rabbitmq;
+  EXPECT_EQ(r.host, "rabbitmq.internal");
+  EXPECT_EQ(r.port, 5672);
+  EXPECT_EQ(r.vhost, "nilecare");
+  EXPECT_EQ(r.user, "nilecare");
+  EXPECT_EQ(r.password, "s@cret-amqp");
+  EXPECT_EQ(r.heartbeat, rabbitmq.heartbeat);
+  EXPECT_EQ(r.connect_timeout, rabbitmq.connect_timeout);
+  EXPECT_EQ(r.reconnect_min, rabbitmq.reconnect_min);
+  EXPECT_EQ(r.reconnect_max, rabbitmq.reconnect_max);
+  EXPECT_EQ(r.max_priority, rabbitmq.max_priority);
+  ASSERT_EQ(r.queues.size(), rabbitmq.queues.size());
+  for (std::size_t i = 0; i < r.queues.size(); ++i) {
+    EXPECT_EQ(r.queues[i].name, rabbitmq.queues[i].name);
+    EXPECT_EQ(r.queues[i].exchange, rabbitmq.queues[i].exchange);
+    EXPECT_EQ(r.queues[i].priority, rabbitmq.queues[i].priority);
+  }
+  EXPECT_EQ(r.dead_letter.exchange, rabbitmq.dead_letter.exchange);
+  EXPECT_EQ(r.dead_letter.queue, rabbitmq.dead_letter.queue);
+  EXPECT_EQ(r.dead_letter.retry_after, rabbitmq.dead_letter.retry_after);
+  EXPECT_EQ(r.dead_letter.max_rounds, rabbitmq.dead_letter.max_rounds);
+  EXPECT_EQ(r.dead_letter.parking_queue, rabbitmq.dead_letter.parking_queue);
+  EXPECT_EQ(r.confirm_timeout, rabbitmq.confirm_timeout);
+  EXPECT_EQ(r.max_in_flight, rabbitmq.max_in_flight);
+  EXPECT_EQ(r.max_task_bytes, rabbitmq.max_task_bytes);
+  EXPECT_EQ(r.max_delay, rabbitmq.max_delay);
+  EXPECT_EQ(r.publish_roles, rabbitmq.publish_roles);
+
+  ASSERT_EQ(r.workers.size(), 2u);
+  const nilecare::config::TaskWorkerSettings worker;
+  EXPECT_EQ(r.workers[0].queue, "email.normal");
+  EXPECT_EQ(r.workers[0].upstream, "notifications");
+  EXPECT_EQ(r.workers[0].path, "/tasks/email");
+  EXPECT_EQ(r.workers[0].prefetch, worker.prefetch);
+  EXPECT_EQ(r.workers[0].concurrency, worker.concurrency);
+  EXPECT_EQ(r.workers[0].max_retries, worker.max_retries);
+  EXPECT_EQ(r.workers[0].retry_min, worker.retry_min);
+  EXPECT_EQ(r.workers[0].retry_max, worker.retry_max);
+  EXPECT_EQ(r.workers[0].timeout, worker.timeout);
+  EXPECT_EQ(r.workers[0].pause_on_open, worker.pause_on_open);
+  EXPECT_EQ(r.workers[1].queue, "sms.urgent");
+  EXPECT_EQ(r.workers[1].upstream, "notifications");
+  EXPECT_EQ(r.workers[1].path, "/tasks/sms");
+  EXPECT_EQ(r.workers[1].prefetch, 10u);
+  EXPECT_EQ(r.workers[1].concurrency, 5u);
+
+  const std::string summary = Summary(s);
+  EXPECT_EQ(summary.find("s@cret"), std::string::npos) << summary;
+  EXPECT_EQ(summary.find("s%40cret"), std::string::npos) << summary;
+
+  // Left commented out, the section is off and the file still loads without the variable.
+  EXPECT_FALSE(LoadString(ReadConfig("gateway.yaml"), "gateway.yaml",
+                          FakeEnv({{"JWT_SECRET", kTestSecret}}))
+                   .rabbitmq.has_value());
+}
+
 TEST(LoaderTest, SummaryShowsEffectiveSettings) {
   const GatewaySettings s = Load(
       "service: {threads: 2}\nlog: {format: text}\nhttp: {listen: '[::1]:0', max_body: 1MB}\n");
@@ -731,7 +818,8 @@ TEST(LoaderTest, SummaryShowsEffectiveSettings) {
   EXPECT_NE(summary.find("listen=[::1]:0"), std::string::npos) << summary;
   EXPECT_NE(summary.find("max_body=1MB"), std::string::npos) << summary;
   EXPECT_NE(summary.find("idle_timeout=65s"), std::string::npos) << summary;
-  EXPECT_NE(summary.find("not in this build: rabbitmq\n"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("\n  rabbitmq:        off\n"), std::string::npos) << summary;
+  EXPECT_EQ(summary.find("not in this build"), std::string::npos) << summary;
   EXPECT_EQ(summary.back(), '\n');
 }
 

@@ -856,8 +856,8 @@ idempotency: {}
   mqtt:            off
   thresholds:      off (no mqtt: section)
   kafka:           off
+  rabbitmq:        off
   events:          off (no kafka consumer)
-  not in this build: rabbitmq
 )");
   EXPECT_EQ(summary.find("a-very-secret"), std::string::npos) << summary;
   EXPECT_EQ(summary.find("pw-123"), std::string::npos) << summary;
@@ -878,6 +878,7 @@ TEST(RestSectionsTest, SummaryOfAbsentSections) {
            "  mqtt:            off\n",
            "  thresholds:      off (no mqtt: section)\n",
            "  kafka:           off\n",
+           "  rabbitmq:        off\n",
            "  events:          off (no kafka consumer)\n",
        }) {
     EXPECT_NE(summary.find(expected), std::string::npos) << expected << "\nin:\n" << summary;

@@ -1,0 +1,490 @@
+#include "task_workers.hpp"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "nilecare/core/clock.hpp"
+#include "nilecare/core/ids.hpp"
+#include "nilecare/observability/log.hpp"
+
+namespace nilecare::amqp {
+namespace log = observability::log;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+constexpr auto kIdlePoll = std::chrono::milliseconds(100);
+constexpr int kMaxDeliveriesPerTurn = 256;
+
+std::string_view ActionName(FailureDecision::Action action) {
+  switch (action) {
+    case FailureDecision::Action::kRetry: return "retry";
+    case FailureDecision::Action::kDeadLetter: return "dead_letter";
+    case FailureDecision::Action::kPark: return "park";
+  }
+  return "unknown";
+}
+}  // namespace
+
+struct TaskWorkers::Completion {
+  enum class Kind { kHandled, kSentOn };
+  Kind kind{Kind::kHandled};
+  std::uint64_t generation{0};
+  std::size_t queue{0};
+  Delivery delivery{};  // kSentOn: only the tag
+  router::ServiceCallResult result{};
+  PublishOutcome outcome{};
+  FailureDecision::Action action{};
+  std::string reason{};
+};
+
+// Shared with callbacks that may outlive the workers (a handler call still running at stop).
+struct TaskWorkers::Inbox {
+  std::mutex mutex;
+  std::deque<Completion> items;
+  int fd{eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)};
+
+  ~Inbox() { ::close(fd); }
+  void Push(Completion completion) {
+    {
+      std::lock_guard lock(mutex);
+      items.push_back(std::move(completion));
+    }
+    const std::uint64_t one = 1;
+    [[maybe_unused]] auto written = ::write(fd, &one, sizeof one);
+  }
+  std::deque<Completion> Take() {
+    std::uint64_t value = 0;
+    [[maybe_unused]] auto read = ::read(fd, &value, sizeof value);
+    std::deque<Completion> taken;
+    std::lock_guard lock(mutex);
+    taken.swap(items);
+    return taken;
+  }
+};
+
+TaskWorkers::TaskWorkers(const config::RabbitMqSettings& settings, TopologyPlan topology,
+                         TaskPublisher& publisher, router::ServiceCaller& services,
+                         observability::MetricsRegistry& metrics)
+    : settings_(settings),
+      topology_(std::move(topology)),
+      publisher_(publisher),
+      services_(services),
+      metrics_(metrics),
+      inbox_(std::make_shared<Inbox>()),
+      reconnects_(metrics.GetCounter("nilecare_amqp_reconnects_total",
+                                     "RabbitMQ connections lost and opened again.",
+                                     {{"connection", "consume"}})),
+      connected_gauge_(metrics.GetGauge("nilecare_amqp_connected",
+                                        "1 while the RabbitMQ connection is open.",
+                                        {{"connection", "consume"}})) {
+  if (inbox_->fd < 0) throw std::runtime_error("eventfd failed");
+  amqp_channel_t channel = 1;
+  for (const auto& worker : settings.workers) {
+    const auto* queue = FindQueue(settings, worker.queue);
+    if (queue == nullptr) throw std::runtime_error("worker for unknown queue " + worker.queue);
+    const observability::Labels labels{{"queue", queue->name}};
+    QueueMetrics m{
+        &metrics.GetCounter("nilecare_tasks_delivered_total", "Tasks delivered to a worker.",
+                            labels),
+        &metrics.GetCounter("nilecare_tasks_acked_total",
+                            "Tasks done: the handler answered 2xx and the task was acked.", labels),
+        &metrics.GetCounter("nilecare_tasks_retried_total",
+                            "Failed tasks sent back with x-retry-count + 1 after a back-off.",
+                            labels),
+        &metrics.GetCounter("nilecare_tasks_parked_total",
+                            "Tasks that failed max_rounds rounds, moved to the parking queue.",
+                            labels),
+        &metrics.GetCounter("nilecare_tasks_requeued_total",
+                            "Deliveries handed back to the broker (a retry copy not confirmed).",
+                            labels),
+        &metrics.GetHistogram("nilecare_task_handler_seconds", "Handler call duration.", labels),
+        &metrics.GetGauge("nilecare_tasks_running", "Handler calls in progress.", labels),
+        &metrics.GetGauge("nilecare_task_queue_paused",
+                          "1 while the queue is paused (its handler's circuit breaker is open).",
+                          labels)};
+    queues_.push_back(QueueState{&worker, queue, channel++, {}, 0, {}, m});
+  }
+}
+
+TaskWorkers::~TaskWorkers() {
+  if (thread_.joinable()) Stop();
+}
+
+void TaskWorkers::Start() {
+  backoff_ = settings_.reconnect_min;
+  thread_ = std::thread([this] { Run(); });
+}
+
+void TaskWorkers::BeginStop() { draining_.store(true); }
+
+void TaskWorkers::Stop() {
+  draining_.store(true);
+  stop_.store(true);
+  const std::uint64_t one = 1;
+  [[maybe_unused]] auto written = ::write(inbox_->fd, &one, sizeof one);
+  if (thread_.joinable()) thread_.join();
+}
+
+std::string TaskWorkers::LastError() const {
+  std::lock_guard lock(error_mutex_);
+  return last_error_;
+}
+
+void TaskWorkers::Run() {
+  auto next_connect = Clock::now();
+  while (!stop_.load()) {
+    if (!connection_) {
+      ProcessCompletions();
+      const auto now = Clock::now();
+      if (now >= next_connect && !draining_.load()) {
+        if (Connect()) {
+          backoff_ = settings_.reconnect_min;
+          continue;
+        }
+        next_connect = now + backoff_;
+        backoff_ = std::min(backoff_ * 2, settings_.reconnect_max);
+      }
+      pollfd fds[1] = {{inbox_->fd, POLLIN, 0}};
+      const auto wait = std::clamp(
+          std::chrono::duration_cast<std::chrono::milliseconds>(next_connect - Clock::now()),
+          std::chrono::milliseconds(1), kIdlePoll);
+      ::poll(fds, 1, static_cast<int>(wait.count()));
+      continue;
+    }
+    try {
+      bool busy = ProcessCompletions();
+      const auto now = Clock::now();
+      for (auto& queue : queues_) {
+        if (queue.paused_until != Clock::time_point{} && now >= queue.paused_until) {
+          queue.paused_until = {};
+          queue.metrics.paused->Set(0);
+        }
+        Dispatch(queue);
+      }
+      busy = ConsumeAvailable() || busy;
+      auto* state = connection_->State();
+      if (!busy && amqp_frames_enqueued(state) == 0 && amqp_data_in_buffer(state) == 0) {
+        pollfd fds[2] = {{inbox_->fd, POLLIN, 0}, {connection_->Fd(), POLLIN, 0}};
+        ::poll(fds, 2, static_cast<int>(NextWait().count()));
+      }
+    } catch (const AmqpError& error) {
+      Disconnect(error.what());
+      next_connect = Clock::now() + backoff_;
+    }
+  }
+  connection_.reset();
+  connected_.store(false);
+  connected_gauge_.Set(0);
+}
+
+std::chrono::milliseconds TaskWorkers::NextWait() const {
+  auto wait = kIdlePoll;
+  const auto now = Clock::now();
+  for (const auto& queue : queues_) {
+    if (queue.paused_until == Clock::time_point{}) continue;
+    wait = std::min(wait, std::chrono::duration_cast<std::chrono::milliseconds>(
+                              queue.paused_until - now) + std::chrono::milliseconds(1));
+  }
+  return std::max(wait, std::chrono::milliseconds(0));
+}
+
+bool TaskWorkers::Connect() {
+  try {
+    connection_ = std::make_unique<Connection>(settings_, "nilecare-gateway workers",
+                                               static_cast<int>(queues_.size()));
+    DeclareTopology(*connection_, 1, topology_);
+    for (auto& queue : queues_) {
+      connection_->Qos(queue.channel, static_cast<std::uint16_t>(queue.worker->prefetch));
+      connection_->Consume(queue.channel, queue.queue->name, "");
+    }
+  } catch (const AmqpError& error) {
+    connection_.reset();
+    std::lock_guard lock(error_mutex_);
+    if (last_error_ != error.what()) {
+      log::Warn("rabbitmq workers cannot connect", {{"error", error.what()}});
+    }
+    last_error_ = error.what();
+    return false;
+  }
+  ++generation_;
+  connected_.store(true);
+  connected_gauge_.Set(1);
+  {
+    std::lock_guard lock(error_mutex_);
+    last_error_.clear();
+  }
+  log::Info("rabbitmq workers consuming",
+            {{"queues", static_cast<std::int64_t>(queues_.size())}});
+  return true;
+}
+
+void TaskWorkers::Disconnect(const std::string& why) {
+  log::Warn("rabbitmq workers connection lost", {{"error", why}});
+  connection_.reset();
+  ++generation_;  // results of calls still running are for deliveries the broker redelivers
+  connected_.store(false);
+  connected_gauge_.Set(0);
+  reconnects_.Inc();
+  for (auto& queue : queues_) {
+    queue.pending.clear();
+    queue.running = 0;
+    queue.metrics.running->Set(0);
+  }
+  std::lock_guard lock(error_mutex_);
+  last_error_ = why;
+}
+
+bool TaskWorkers::ConsumeAvailable() {
+  auto* state = connection_->State();
+  bool any = false;
+  for (int i = 0; i < kMaxDeliveriesPerTurn; ++i) {
+    amqp_maybe_release_buffers(state);
+    amqp_envelope_t envelope{};
+    timeval zero{0, 0};
+    const auto reply = amqp_consume_message(state, &envelope, &zero, 0);
+    if (reply.reply_type == AMQP_RESPONSE_NORMAL) {
+      struct Destroy {
+        amqp_envelope_t* envelope;
+        ~Destroy() { amqp_destroy_envelope(envelope); }
+      } destroy{&envelope};
+      OnDelivery(envelope);
+      any = true;
+      continue;
+    }
+    if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+        reply.library_error == AMQP_STATUS_TIMEOUT) {
+      break;
+    }
+    if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+        reply.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
+      amqp_frame_t frame{};
+      Connection::CheckStatus(amqp_simple_wait_frame(state, &frame), "read");
+      if (frame.frame_type == AMQP_FRAME_METHOD) {
+        switch (frame.payload.method.id) {
+          case AMQP_BASIC_CANCEL_METHOD: throw AmqpError("consumer cancelled by the broker");
+          case AMQP_CHANNEL_CLOSE_METHOD: throw AmqpError("channel closed by the broker");
+          case AMQP_CONNECTION_CLOSE_METHOD: throw AmqpError("connection closed by the broker");
+          default: break;
+        }
+      }
+      any = true;
+      continue;
+    }
+    if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION) {
+      throw AmqpError(std::string("consume: ") + amqp_error_string2(reply.library_error));
+    }
+    throw AmqpError("consume: unexpected reply");
+  }
+  return any;
+}
+
+void TaskWorkers::OnDelivery(const amqp_envelope_t& envelope) {
+  if (envelope.channel < 1 || envelope.channel > queues_.size()) return;
+  auto& queue = queues_[envelope.channel - 1];
+  const auto& props = envelope.message.properties;
+  Delivery delivery;
+  delivery.tag = envelope.delivery_tag;
+  delivery.body.assign(View(envelope.message.body));
+  delivery.message_id = (props._flags & AMQP_BASIC_MESSAGE_ID_FLAG)
+                            ? std::string(View(props.message_id))
+                            : core::NewUuid();  // a task from elsewhere: ours from here on
+  if (props._flags & AMQP_BASIC_CORRELATION_ID_FLAG) {
+    delivery.correlation_id.assign(View(props.correlation_id));
+  }
+  if (props._flags & AMQP_BASIC_PRIORITY_FLAG) delivery.priority = props.priority;
+  if (props._flags & AMQP_BASIC_HEADERS_FLAG) {
+    delivery.headers = std::make_shared<Table>();
+    delivery.headers->CopyFrom(props.headers);
+    delivery.attempt.retry_count = TableInt(props.headers, "x-retry-count").value_or(0);
+    delivery.attempt.dead_lettered = TableInt(props.headers, "x-dead-lettered").value_or(0);
+  }
+  queue.metrics.delivered->Inc();
+  if (delivery.body.size() > settings_.max_task_bytes) {
+    return Fail(queue, std::move(delivery), "too_large", /*permanent=*/true);
+  }
+  if (!nlohmann::json::accept(delivery.body)) {
+    return Fail(queue, std::move(delivery), "unparseable", /*permanent=*/true);
+  }
+  queue.pending.push_back(std::move(delivery));
+  Dispatch(queue);
+}
+
+void TaskWorkers::Dispatch(QueueState& queue) {
+  const auto now = Clock::now();
+  while (!draining_.load() && now >= queue.paused_until && !queue.pending.empty() &&
+         queue.running < queue.worker->concurrency) {
+    auto delivery = std::move(queue.pending.front());
+    queue.pending.pop_front();
+    delivery.received = now;
+    router::ServiceCall call{queue.worker->upstream, "POST", queue.worker->path, delivery.body,
+                             delivery.correlation_id.empty() ? delivery.message_id
+                                                             : delivery.correlation_id,
+                             queue.worker->timeout};
+    call.headers = {{"X-Task-Id", delivery.message_id},
+                    {"Idempotency-Key", delivery.message_id},
+                    {"X-Task-Queue", queue.queue->name},
+                    {"X-Retry-Count", std::to_string(delivery.attempt.retry_count)}};
+    ++queue.running;
+    queue.metrics.running->Set(static_cast<double>(queue.running));
+    outstanding_.fetch_add(1);
+    const auto index = static_cast<std::size_t>(&queue - queues_.data());
+    services_.Call(std::move(call), [inbox = inbox_, generation = generation_, index,
+                                     delivery = std::move(delivery)](
+                                        router::ServiceCallResult result) mutable {
+      Completion completion;
+      completion.kind = Completion::Kind::kHandled;
+      completion.generation = generation;
+      completion.queue = index;
+      completion.delivery = std::move(delivery);
+      completion.result = std::move(result);
+      inbox->Push(std::move(completion));
+    });
+  }
+}
+
+bool TaskWorkers::ProcessCompletions() {
+  auto completions = inbox_->Take();
+  for (auto& completion : completions) {
+    outstanding_.fetch_sub(1);
+    if (completion.generation != generation_ || !connection_) continue;
+    auto& queue = queues_[completion.queue];
+    if (completion.kind == Completion::Kind::kHandled) {
+      --queue.running;
+      queue.metrics.running->Set(static_cast<double>(queue.running));
+      OnHandled(queue, std::move(completion.delivery), completion.result);
+      continue;
+    }
+    if (completion.outcome.Confirmed()) {
+      Ack(queue, completion.delivery.tag);
+      switch (completion.action) {
+        case FailureDecision::Action::kRetry: queue.metrics.retried->Inc(); break;
+        case FailureDecision::Action::kDeadLetter: CountDeadLettered(queue, completion.reason); break;
+        case FailureDecision::Action::kPark: queue.metrics.parked->Inc(); break;
+      }
+    } else {
+      // The copy is not known to be stored: the original goes back and is tried again later.
+      log::Warn("task copy not confirmed; delivery requeued",
+                {{"queue", queue.queue->name}, {"action", ActionName(completion.action)},
+                 {"error", ToString(completion.outcome.kind)}});
+      Requeue(queue, completion.delivery.tag);
+      queue.paused_until = Clock::now() + queue.worker->pause_on_open;
+      queue.metrics.paused->Set(1);
+    }
+  }
+  return !completions.empty();
+}
+
+void TaskWorkers::OnHandled(QueueState& queue, Delivery delivery,
+                            const router::ServiceCallResult& result) {
+  queue.metrics.handler_seconds->Observe(
+      std::chrono::duration<double>(Clock::now() - delivery.received).count());
+  if (result.Succeeded()) {
+    Ack(queue, delivery.tag);
+    queue.metrics.acked->Inc();
+    return;
+  }
+  if (result.error == "circuit_open") {
+    // Not the task's fault and not an attempt: hold it, and stop calling the handler.
+    if (queue.paused_until == Clock::time_point{}) {
+      log::Warn("task handler circuit open; queue paused",
+                {{"queue", queue.queue->name}, {"upstream", queue.worker->upstream},
+                 {"pause_ms", static_cast<std::int64_t>(queue.worker->pause_on_open.count())}});
+    }
+    queue.pending.push_front(std::move(delivery));
+    queue.paused_until = Clock::now() + queue.worker->pause_on_open;
+    queue.metrics.paused->Set(1);
+    return;
+  }
+  const std::string error =
+      result.status != 0 ? "http_" + std::to_string(result.status) : result.error;
+  Fail(queue, std::move(delivery), error, result.Permanent());
+}
+
+void TaskWorkers::Fail(QueueState& queue, Delivery delivery, const std::string& error,
+                       bool permanent) {
+  auto decision = DecideFailure(*queue.worker, settings_.dead_letter, delivery.attempt, permanent);
+  log::Info("task failed",
+            {{"queue", queue.queue->name}, {"task_id", delivery.message_id},
+             {"correlation_id", delivery.correlation_id}, {"error", error},
+             {"retry_count", delivery.attempt.retry_count},
+             {"next", ActionName(decision.action)}});
+  std::string reason = error == "unparseable" || error == "too_large" ? error
+                       : permanent                                    ? "handler_rejected"
+                                                                      : "retries_exhausted";
+  SendOn(queue, std::move(delivery), decision, error, reason);
+}
+
+void TaskWorkers::SendOn(QueueState& queue, Delivery delivery, FailureDecision decision,
+                         const std::string& error, const std::string& reason) {
+  auto headers = std::make_shared<Table>();
+  if (delivery.headers) {
+    const auto original = delivery.headers->Get();
+    headers->CopyFrom(original);
+  }
+  headers->Set("x-retry-count", decision.retry_count);
+  OutgoingMessage message{"", "", std::move(delivery.body), delivery.message_id,
+                          delivery.correlation_id, delivery.priority};
+  if (decision.action == FailureDecision::Action::kRetry) {
+    headers->Set("x-last-error", error);
+    auto delay_queue = DelayQueue(*queue.queue, decision.delay);
+    message.routing_key = delay_queue.name;
+    message.declare_first = std::move(delay_queue);
+  } else {
+    headers->Set("x-error", error);
+    headers->Set("x-failed-at", core::FormatIso8601(std::chrono::system_clock::now()));
+    headers->Set("x-original-queue", queue.queue->name);
+    headers->Set("x-dead-lettered", delivery.attempt.dead_lettered + 1);
+    if (decision.action == FailureDecision::Action::kPark) {
+      message.routing_key = settings_.dead_letter.parking_queue;
+    } else {
+      message.exchange = settings_.dead_letter.exchange;
+      message.routing_key = queue.queue->name;  // failed.jobs sends it back by this key
+    }
+  }
+  message.headers = std::move(headers);
+  outstanding_.fetch_add(1);
+  const auto index = static_cast<std::size_t>(&queue - queues_.data());
+  const auto tag = delivery.tag;
+  const auto queued = publisher_.Publish(
+      std::move(message), [inbox = inbox_, generation = generation_, index, tag,
+                           action = decision.action, reason](PublishOutcome outcome) {
+        Completion completion;
+        completion.kind = Completion::Kind::kSentOn;
+        completion.generation = generation;
+        completion.queue = index;
+        completion.delivery.tag = tag;
+        completion.outcome = outcome;
+        completion.action = action;
+        completion.reason = reason;
+        inbox->Push(std::move(completion));
+      });
+  if (queued == TaskPublisher::EnqueueResult::kQueued) return;
+  outstanding_.fetch_sub(1);
+  Requeue(queue, tag);
+  queue.paused_until = Clock::now() + queue.worker->pause_on_open;
+  queue.metrics.paused->Set(1);
+}
+
+void TaskWorkers::CountDeadLettered(QueueState& queue, std::string_view reason) {
+  metrics_
+      .GetCounter("nilecare_tasks_dead_lettered_total",
+                  "Tasks sent to the dead-letter exchange, by reason.",
+                  {{"queue", queue.queue->name}, {"reason", std::string(reason)}})
+      .Inc();
+}
+
+void TaskWorkers::Ack(QueueState& queue, std::uint64_t tag) {
+  Connection::CheckStatus(amqp_basic_ack(connection_->State(), queue.channel, tag, 0),
+                          "basic.ack");
+}
+
+void TaskWorkers::Requeue(QueueState& queue, std::uint64_t tag) {
+  Connection::CheckStatus(
+      amqp_basic_nack(connection_->State(), queue.channel, tag, 0, /*requeue=*/1), "basic.nack");
+  queue.metrics.requeued->Inc();
+}
+
+}  // namespace nilecare::amqp
