@@ -220,12 +220,21 @@ std::vector<std::string> EventRuleProblems(const EventRule& rule,
   return problems;
 }
 
+std::vector<std::string> MissingDefaultTaskQueues(const RabbitMqSettings& rabbitmq) {
+  std::vector<std::string> missing;
+  for (const EventRule& rule : DefaultEventRules(/*with_tasks=*/true)) {
+    for (const EventAction& action : rule.actions) {
+      if (action.kind == EventAction::Kind::kTask &&
+          !TaskQueueProblem(action.task.queue, rabbitmq).empty()) {
+        missing.push_back(action.task.queue);
+      }
+    }
+  }
+  return missing;
+}
+
 bool DefaultEventRulesHaveTasks(const std::optional<RabbitMqSettings>& rabbitmq) {
-  if (!rabbitmq) return false;
-  const std::vector<EventRule> rules = DefaultEventRules(/*with_tasks=*/true);
-  return std::all_of(rules.begin(), rules.end(), [&rabbitmq](const EventRule& rule) {
-    return EventRuleProblems(rule, {}, rabbitmq).empty();
-  });
+  return rabbitmq && MissingDefaultTaskQueues(*rabbitmq).empty();
 }
 
 }  // namespace nilecare::config

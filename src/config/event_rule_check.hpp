@@ -54,9 +54,11 @@ std::vector<std::string> EventRuleProblems(const EventRule& rule,
                                            const std::vector<std::string>& upstreams,
                                            const std::optional<RabbitMqSettings>& rabbitmq);
 
-// Whether DefaultEventRules(true) passes these checks against `rabbitmq`: its task actions need
-// the queues email.normal and sms.urgent (priority 10). When they do not fit, the built-in
-// rules are used without their tasks (DefaultEventRules(false)) and the loader warns.
+// The queues of DefaultEventRules(true)'s task actions (email.normal, sms.urgent) that
+// `rabbitmq` lacks. With all of them, the built-in rules send their tasks; otherwise they are
+// used without (DefaultEventRules(false)) and the loader warns. Only the names count, as for
+// the event consumer: sms.urgent's priority 10 is capped by the broker at max_priority.
+std::vector<std::string> MissingDefaultTaskQueues(const RabbitMqSettings& rabbitmq);
 bool DefaultEventRulesHaveTasks(const std::optional<RabbitMqSettings>& rabbitmq);
 
 }  // namespace nilecare::config

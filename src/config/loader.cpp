@@ -2269,16 +2269,17 @@ std::string Join(const std::vector<std::string>& lines) {
 
 // Once every section is parsed: whether the built-in event rules apply (the consumer is on and
 // no events.rules are written) is known only after events:, and they send their tasks only when
-// rabbitmq: can take them.
+// rabbitmq.queues has the queues they name.
 void WarnIfDefaultEventRulesLoseTasks(const SectionReader& top, GatewaySettings& settings) {
   const bool default_rules = settings.kafka && settings.kafka->consumer && !settings.events;
   if (!default_rules || !settings.rabbitmq || DefaultEventRulesHaveTasks(settings.rabbitmq)) {
     return;
   }
+  const std::vector<std::string> missing = MissingDefaultTaskQueues(*settings.rabbitmq);
   Warn(settings, top.Line("rabbitmq"),
-       "rabbitmq: the built-in event rules send tasks to email.normal and sms.urgent (priority "
-       "10), which rabbitmq.queues and max_priority do not take, so they run without their "
-       "tasks; add those queues, or write events.rules");
+       "rabbitmq: the built-in event rules run without their tasks, as rabbitmq.queues lacks " +
+           JoinWords(missing, " and ") + " (add " + (missing.size() == 1 ? "it" : "them") +
+           ", or write events.rules)");
 }
 
 void ParseDocument(const YAML::Node& root, GatewaySettings& settings, ProblemList& problems) {

@@ -190,14 +190,6 @@ struct Options {
   bool help{false};
 };
 
-template <typename T>
-bool ParseNumber(std::string_view text, T& out) {
-  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  if (ec != std::errc() || ptr != text.data() + text.size()) return false;
-  if constexpr (std::is_floating_point_v<T>) return std::isfinite(out) && out >= 0;
-  return true;
-}
-
 // "30s", "2m", "1h", "500ms", "1.5s"; a bare number is seconds.
 bool ParseDuration(std::string_view text, double& seconds) {
   double scale = 1;

@@ -27,22 +27,17 @@
 // event was delivered (consume: read); 1 otherwise.
 
 #include <librdkafka/rdkafka.h>
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
-#include <charconv>
-#include <cmath>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
-#include <iomanip>
 #include <iostream>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <random>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -50,6 +45,7 @@
 #include <variant>
 #include <vector>
 
+#include "bench_stats.hpp"
 #include "flag_reader.hpp"
 #include "nilecare/config/settings.hpp"
 #include "nilecare/core/domain_event.hpp"
@@ -114,13 +110,6 @@ struct Options {
   bool parse{false};
   bool help{false};
 };
-
-template <typename T>
-bool ParseNumber(std::string_view text, T& out) {
-  const auto* end = text.data() + text.size();
-  const auto [ptr, ec] = std::from_chars(text.data(), end, out);
-  return ec == std::errc{} && ptr == end;
-}
 
 std::optional<Options> ParseArgs(int argc, char** argv, std::string& error) {
   Options o;
@@ -210,13 +199,6 @@ std::optional<Options> ParseArgs(int argc, char** argv, std::string& error) {
     return std::nullopt;
   }
   return o;
-}
-
-double CpuSeconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
-         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
 }
 
 std::int64_t NowNs() {
@@ -411,37 +393,6 @@ class RawProducer {
   std::atomic<bool> stopping_{false};
   std::thread poll_;
 };
-
-// ---- report ------------------------------------------------------------------------------------
-
-std::string Fixed(double value, int digits) {
-  std::ostringstream out;
-  out << std::fixed << std::setprecision(digits) << value;
-  return out.str();
-}
-
-struct Quantiles {
-  double p50_ms{0}, p99_ms{0}, max_ms{0};
-};
-
-Quantiles LatencyQuantiles(const std::vector<std::int64_t>& latency_us) {
-  std::vector<std::int64_t> ok;
-  ok.reserve(latency_us.size());
-  for (const auto v : latency_us) {
-    if (v >= 0) ok.push_back(v);
-  }
-  Quantiles q;
-  if (ok.empty()) return q;
-  std::sort(ok.begin(), ok.end());
-  const auto at = [&](double f) {
-    const auto rank = static_cast<std::size_t>(std::max(1.0, std::ceil(f * static_cast<double>(ok.size()))));
-    return static_cast<double>(ok[std::min(rank, ok.size()) - 1]) / 1000.0;
-  };
-  q.p50_ms = at(0.50);
-  q.p99_ms = at(0.99);
-  q.max_ms = static_cast<double>(ok.back()) / 1000.0;
-  return q;
-}
 
 // ---- produce / fill ------------------------------------------------------------------------------
 

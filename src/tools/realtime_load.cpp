@@ -75,6 +75,7 @@
 #include <boost/beast/websocket/stream.hpp>
 #include <nlohmann/json.hpp>
 
+#include "bench_stats.hpp"
 #include "flag_reader.hpp"
 #include "nilecare/auth/jwt_signer.hpp"
 
@@ -152,18 +153,6 @@ struct Options {
   std::string label{"run"};
   bool help{false};
 };
-
-template <typename T>
-bool ParseNumber(std::string_view text, T& out) {
-  if constexpr (std::is_floating_point_v<T>) {
-    // from_chars for double is in GCC 12's libstdc++.
-    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-    return ec == std::errc() && ptr == text.data() + text.size() && std::isfinite(out) && out >= 0;
-  } else {
-    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-    return ec == std::errc() && ptr == text.data() + text.size();
-  }
-}
 
 std::optional<Options> ParseArgs(int argc, char** argv, std::string& error) {
   Options o;
@@ -902,12 +891,6 @@ class Emitter {
 double Ms(std::uint64_t ns) { return static_cast<double>(ns) / 1e6; }
 
 void SleepUntil(Clock::time_point when) { std::this_thread::sleep_until(when); }
-
-std::string Fixed(double value, int digits) {
-  char text[64];
-  std::snprintf(text, sizeof text, "%.*f", digits, value);
-  return text;
-}
 
 int Run(const Options& o) {
   boost::system::error_code ec;

@@ -18,6 +18,11 @@
 //   6. a delayed task reaches the handler after its delay, not before
 //   7. broker restart (a private RabbitMQ node) while tasks are posted: every task that got a
 //      202 reaches the handler; during the outage posts answer 503 and health is degraded
+//   8. a handler whose circuit breaker is open is not hammered: the queue pauses, and every
+//      task is done once the handler is back
+//   9. an event rule's `task` action: a domain event from Kafka becomes a task (task id
+//      derived from the event id, body = the event)
+//  10. a critical alert nobody acknowledges becomes an sms.urgent task at priority 10
 //
 // Needs the test stack's RabbitMQ; NILECARE_STACK_ENV names its env file:
 //
@@ -36,10 +41,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import amqplib from 'amqplib';
+import kafkajs from 'kafkajs';
 
 import {
-  GATEWAY_BIN, freePort, loadStackEnv, metricValue, mintToken, requestJson, runCommand, scoped,
-  scrapeMetrics, startGateway, stopGateway, waitFor, withTimeout,
+  GATEWAY_BIN, INTERNAL_TOKEN, freePort, loadStackEnv, metricValue, mintToken, requestJson, runCommand,
+  scoped, scrapeMetrics, startGateway, stopGateway, waitFor, withTimeout,
 } from './realtime_support.mjs';
 
 // Generous: CI has 2 cores, runs ctest -j2, and also runs this under ASan (~3x slower).
@@ -58,6 +64,7 @@ const amqpUrl = () => {
   stackEnv ??= loadStackEnv(['NILECARE_AMQP_URL']);
   return stackEnv.NILECARE_AMQP_URL;
 };
+const kafkaBrokers = () => loadStackEnv(['NILECARE_KAFKA_BROKERS']).NILECARE_KAFKA_BROKERS.split(',');
 
 // ---- handler service -------------------------------------------------------------------------
 
@@ -132,11 +139,11 @@ function rabbitSection(names, { url = amqpUrl(), workers = [], deadLetter = {}, 
 
 // A gateway with `rabbitmq` (and, when a handler is given, an upstream + route so that the
 // REST adapter and its service caller exist). Must exit 0 on SIGTERM; log printed on failure.
-async function gateway(scope, rabbitmq, { handler, upstreamExtra = {} } = {}) {
+async function gateway(scope, rabbitmq, { handler, upstreamExtra = {}, sections = {} } = {}) {
   if (!existsSync(GATEWAY_BIN)) {
     throw new Error(`gateway binary ${GATEWAY_BIN} does not exist: build it, or set NILECARE_GATEWAY_BIN`);
   }
-  const config = { log: { level: 'debug', format: 'json' }, rabbitmq };
+  const config = { log: { level: 'debug', format: 'json' }, rabbitmq, ...sections };
   if (handler) {
     config.upstreams = { tasks: { url: handler.url, ...upstreamExtra } };
     config.routes = [{ prefix: '/api/v1/unused', upstream: 'tasks' }];
@@ -536,4 +543,100 @@ test('7. broker restart while tasks are posted: every confirmed task is delivere
     throw err;
   });
   assert.ok(await metric(gw, 'nilecare_amqp_reconnects_total', { connection: 'publish' }) >= 1);
+}));
+
+test('8. an open circuit breaker pauses the queue instead of hammering the handler', { timeout: kTestMs }, () => scoped(async (scope) => {
+  const names = privateTopology(scope, 1);
+  const handler = await handlerService(scope, () => 503);
+  const queue = names.work[0];
+  const gw = await gateway(scope, rabbitSection(names, {
+    workers: [worker(names, handler, { concurrency: 1, max_retries: 100, retry_min: '50ms', retry_max: '50ms',
+                                       pause_on_open: '1s' })],
+  }), { handler, upstreamExtra: { circuit_breaker: {
+    error_threshold_percent: 50, volume_threshold: 4, window: '10s', reset_timeout: '3s', timeout: '5s' } } });
+  const ids = [];
+  for (let i = 0; i < 5; ++i) {
+    const res = await postTask(gw, queue, { payload: { i } });
+    assert.equal(res.status, 202, res.text);
+    ids.push(res.body.data.task_id);
+  }
+  await waitFor(async () => (await metric(gw, 'nilecare_task_queue_paused', { queue })) === 1,
+                { timeout: kStepMs, message: 'the queue paused' });
+  // While the breaker is open (3 s) nothing reaches the handler, though 5 tasks are waiting.
+  const callsAtPause = handler.calls.length;
+  await new Promise((r) => setTimeout(r, 2_000));
+  assert.ok(handler.calls.length <= callsAtPause + 1, `${handler.calls.length - callsAtPause} calls while open`);
+  handler.decide = () => 200;
+  await waitFor(() => ids.every((id) => handler.forTask(id).some((c) => c.at > 0) &&
+                                       handler.forTask(id).length > 0),
+                { timeout: kStepMs, message: 'every task reached the handler' });
+  await waitFor(async () => (await metric(gw, 'nilecare_tasks_acked_total', { queue })) === 5,
+                { timeout: kStepMs, message: 'all five acked once the handler is back' });
+  const ch = await (await amqp(scope)).createChannel();
+  assert.equal((await ch.checkQueue(names.failed)).messageCount, 0, 'none dead-lettered: a pause is not a failure');
+  assert.equal(await metric(gw, 'nilecare_task_queue_paused', { queue }), 0);
+}));
+
+test('9. an event rule task action: a Kafka domain event becomes a task', { timeout: kTestMs }, () => scoped(async (scope) => {
+  const names = privateTopology(scope, 1);
+  const queue = names.work[0];
+  const gw = await gateway(scope, rabbitSection(names), { sections: {
+    kafka: { brokers: kafkaBrokers(), consumer: { group: unique('nc-tasktest'), auto_offset_reset: 'latest', session_timeout: '6s' } },
+    events: { rules: [{ match: 'payment.refund_requested', actions: [{ task: { queue, priority: 7 } }] }] },
+  } });
+  await waitComponent(gw, 'events', 'up', { timeout: 60_000 });
+  const kafka = new kafkajs.Kafka({ clientId: unique('nc-tasktest'), brokers: kafkaBrokers(), logLevel: kafkajs.logLevel.ERROR });
+  const producer = kafka.producer({ idempotent: false, createPartitioner: kafkajs.Partitioners.DefaultPartitioner });
+  await producer.connect();
+  scope.defer(() => producer.disconnect());
+  const ch = await (await amqp(scope)).createChannel();
+  // A new group starts at the end of each partition once it fetched from it: send until one
+  // of our events comes through, then check that exactly that one became exactly one task.
+  const sent = new Map();
+  let msg = null;
+  const deadline = Date.now() + 60_000;
+  while (!msg && Date.now() < deadline) {
+    const event = { event_id: crypto.randomUUID(), event_type: 'payment.refund_requested', event_version: '1.0',
+                    timestamp: new Date().toISOString(), source_service: 'tasks-test', correlation_id: crypto.randomUUID(),
+                    data: { payment_id: unique('pay'), amount: 12.5 } };
+    sent.set(event.event_id, event);
+    await producer.send({ topic: 'payment.events', acks: -1, messages: [{ key: event.event_id, value: JSON.stringify(event) }] });
+    msg = await getMessage(ch, queue, { timeout: 2_000 });
+  }
+  assert.ok(msg, 'a task arrived for one of the events');
+  const [eventId, suffix] = msg.properties.messageId.split(/:(?=[^:]*$)/);
+  assert.equal(suffix, queue, 'task id = <event_id>:<queue>');
+  const event = sent.get(eventId);
+  assert.ok(event, `the task came from one of our events (${msg.properties.messageId})`);
+  assert.deepEqual(JSON.parse(msg.content.toString()), event);
+  assert.equal(msg.properties.priority, 7);
+  assert.equal(msg.properties.correlationId, event.correlation_id);
+  assert.equal(msg.properties.headers['x-task-source'], 'event');
+}));
+
+test('10. a critical alert nobody acknowledges becomes an sms.urgent task', { timeout: kTestMs }, () => scoped(async (scope) => {
+  const gw = await gateway(scope, { url: amqpUrl() }, { sections: {
+    realtime: { internal_token: INTERNAL_TOKEN, alert_ack_timeout: '300ms', alert_max_resends: 2 },
+  } });
+  const ch = await (await amqp(scope)).createChannel();
+  await ch.purgeQueue('sms.urgent');
+  const patient = unique('P');
+  const res = await requestJson(`${gw.url}/internal/emit`, {
+    method: 'POST', headers: { authorization: `Bearer ${INTERNAL_TOKEN}` },
+    body: { room: `patient:${patient}`, event: 'alert:critical', data: { patient_id: patient, alert_type: 'hr_high' } },
+  });
+  assert.ok(res.status < 300, res.text);
+  const msg = await getMessage(ch, 'sms.urgent');
+  assert.ok(msg, 'an sms.urgent task');
+  const body = JSON.parse(msg.content.toString());
+  assert.equal(body.type, 'critical_alert_unacknowledged');
+  assert.equal(body.alert.patient_id, patient);
+  assert.deepEqual(body.rooms, [`patient:${patient}`]);
+  assert.equal(msg.properties.messageId, `alert-${body.alert_id}-sms`);
+  assert.equal(msg.properties.priority, 10);
+  // One SMS per alert, however often it is re-sent afterwards.
+  await waitFor(async () => (await metric(gw, 'nilecare_realtime_alerts_total', { event: 'unacknowledged' })) === 1,
+                { timeout: kStepMs, message: 'the alert given up' });
+  assert.equal(await getMessage(ch, 'sms.urgent', { timeout: 200 }), null, 'a single task');
+  assert.equal(await metric(gw, 'nilecare_realtime_alerts_total', { event: 'sms_queued' }), 1);
 }));

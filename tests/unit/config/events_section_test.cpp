@@ -18,6 +18,7 @@ using nilecare::config::EventRule;
 using nilecare::config::EventRuleProblems;
 using nilecare::config::GatewaySettings;
 using nilecare::config::HttpPathProblem;
+using nilecare::config::MissingDefaultTaskQueues;
 using nilecare::config::RabbitMqSettings;
 using nilecare::config::RoomProblem;
 using nilecare::config::Summary;
@@ -485,14 +486,19 @@ TEST(DefaultEventRulesTest, PassTheLoadersChecks) {
                 "lab.result.critical: actions[1].task: task actions need the rabbitmq: section "
                 "(tasks are published to its queues)",
             }));
-  // Nor do they fit queues without email.normal and sms.urgent, or a lower max_priority.
+  // Nor without their queues. Only the names count, as for the event consumer: the broker caps
+  // sms.urgent's priority 10 at a lower max_priority.
   RabbitMqSettings other_queues;
   other_queues.queues = {{"email.normal", "nilecare.email", 5}, {"sms.normal", "nilecare.sms", 5}};
   EXPECT_FALSE(DefaultEventRulesHaveTasks(other_queues));
+  EXPECT_EQ(MissingDefaultTaskQueues(other_queues), std::vector<std::string>{"sms.urgent"});
+  other_queues.queues.clear();
+  EXPECT_EQ(MissingDefaultTaskQueues(other_queues),
+            (std::vector<std::string>{"email.normal", "sms.urgent"}));
   RabbitMqSettings low_priority;
   low_priority.max_priority = 5;
   for (TaskQueueSettings& queue : low_priority.queues) queue.priority = 1;
-  EXPECT_FALSE(DefaultEventRulesHaveTasks(low_priority));
+  EXPECT_TRUE(DefaultEventRulesHaveTasks(low_priority));
 }
 
 TEST(EventRuleProblemsTest, SameTextsAsTheLoader) {
