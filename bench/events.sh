@@ -111,8 +111,6 @@ clk_tck=$(getconf CLK_TCK)
 wrk_threads=2
 
 declare -A R  # kv, get (bench/lib.sh)
-secs_between() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-fmt_int() { if [[ $1 == - || -z $1 ]]; then echo -; else printf "%'d" "${1%.*}" 2>/dev/null || echo "$1"; fi; }
 
 # --- broker ---------------------------------------------------------------------------------
 topics=patient.events,appointment.events,prescription.events,payment.events,lab.events
@@ -204,18 +202,6 @@ if part a; then
 fi
 
 # --- (b) HTTP path ------------------------------------------------------------------------------
-# run_wrk2 URL SCRIPT -> "req/s requests p50_ms p99_ms non2xx socket_errors"
-run_wrk2() {
-  local out
-  out=$(wrk -t"$wrk_threads" -c"$connections" -d"${duration}s" --latency -s "$2" "$1")
-  awk 'function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0;
-                        if (v ~ /m$/) return v * 60000; if (v ~ /s$/) return v * 1000; return v }
-       /Requests\/sec/ {rps=$2} / requests in / {req=$1}
-       $1 == "50%" {p50=ms($2)} $1 == "99%" {p99=ms($2)}
-       /Non-2xx/ {err=$5}
-       /Socket errors/ {gsub(",", ""); sock=$4 + $6 + $8 + $10}
-       END { printf "%.0f %d %.2f %.2f %d %d\n", rps, req, p50, p99, err, sock }' <<<"$out"
-}
 http_rows=()
 if part b; then
   cat >"$work/nginx.conf" <<NGINX

@@ -1,17 +1,24 @@
 # Shared by the bench scripts (sourced, not run): a scratch dir that nginx workers can
 # read, background servers stopped on exit, waiting for an endpoint, and one wrk run; then the
-# setup, measuring and reporting helpers of events.sh and vitals.sh.
+# setup, measuring and reporting helpers of events.sh, vitals.sh and tasks.sh.
 # shellcheck shell=bash disable=SC2154  # the globals named below are the sourcing script's
 
 bench_init() {
   work=$(mktemp -d /tmp/nilecare-bench-XXXXXX)
   chmod 755 "$work"  # nginx workers run as www-data
   pids=()
+  exit_hooks=()
   trap bench_cleanup EXIT
 }
 
+# on_exit COMMAND [ARG...]: runs the command at exit (after the background servers in $pids
+# are stopped, before $work goes), e.g. stopping a server that daemonized itself.
+on_exit() { exit_hooks+=("$(printf '%q ' "$@")"); }
+
 bench_cleanup() {
+  local hook
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for hook in "${exit_hooks[@]}"; do eval "$hook" || true; done
   wait 2>/dev/null || true
   rm -rf "$work"
 }
@@ -35,7 +42,21 @@ run_wrk() {
        /Non-2xx/ {err=$5} END {print rps, p50, p99, (err == "" ? 0 : err)}' <<<"$out"
 }
 
-# --- used by events.sh and vitals.sh --------------------------------------------------------
+# run_wrk2 URL SCRIPT -> "req/s requests p50_ms p99_ms non2xx socket_errors", with
+# $wrk_threads, $connections and $duration (seconds).
+run_wrk2() {
+  local out
+  out=$(wrk -t"$wrk_threads" -c"$connections" -d"${duration}s" --latency -s "$2" "$1")
+  awk 'function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0;
+                        if (v ~ /m$/) return v * 60000; if (v ~ /s$/) return v * 1000; return v }
+       /Requests\/sec/ {rps=$2} / requests in / {req=$1}
+       $1 == "50%" {p50=ms($2)} $1 == "99%" {p99=ms($2)}
+       /Non-2xx/ {err=$5}
+       /Socket errors/ {gsub(",", ""); sock=$4 + $6 + $8 + $10}
+       END { printf "%.0f %d %.2f %.2f %d %d\n", rps, req, p50, p99, err, sock }' <<<"$out"
+}
+
+# --- used by events.sh, vitals.sh and tasks.sh ----------------------------------------------
 # Globals they read, where said: cmdline, load_before, load_after, clk_tck, gw_url, gw_pid,
 # failures (array), R (declare -A); fail is the script's own (message, logs, exit 1).
 
@@ -79,6 +100,9 @@ require_executables() {
 
 say() { echo "bench: $*" >&2; }
 now() { echo "$EPOCHREALTIME"; }
+secs_between() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }  # T0 T1 (now)
+# fmt_int N: N with thousands separators; "-" for "-" or nothing.
+fmt_int() { if [[ $1 == - || -z $1 ]]; then echo -; else printf "%'d" "${1%.*}" 2>/dev/null || echo "$1"; fi; }
 
 # fail_with_logs SCRIPT MESSAGE LOG...: "SCRIPT: MESSAGE" and the last 15 lines of every
 # non-empty LOG to stderr, then exit 1.

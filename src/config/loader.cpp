@@ -1376,13 +1376,17 @@ void ParseEvents(SectionReader& section, GatewaySettings& settings) {
 
 constexpr std::string_view kAmqpScheme = "amqp://";
 constexpr std::uint16_t kAmqpPort = 5672;
-// AMQP 0-9-1 sends queue and exchange names as short strings.
-constexpr std::size_t kMaxAmqpName = 255;
+// AMQP 0-9-1 sends names as short strings (255 bytes); 200 leaves room for the delay queues
+// the gateway derives from a work queue's name ("nilecare.delay.<queue>.<ms>").
+constexpr std::size_t kMaxAmqpName = 200;
 // The broker keeps x-max-priority in one byte.
 constexpr long long kMaxQueuePriority = 255;
 // RabbitMQ refuses a longer TTL (x-message-ttl, which carries retry_after, the delays of
 // POST /api/v1/tasks and the workers' retry back-offs) with a channel error at declaration.
 constexpr Duration kMaxAmqpTtl{(std::int64_t{1} << 32) - 1};
+// Delays (POST /api/v1/tasks, retry back-offs) become delay queues whose x-expires is the
+// delay plus a margin, which must stay under the same limit: 30 days is far below it.
+constexpr Duration kMaxAmqpDelay{std::chrono::hours(24 * 30)};
 // The heartbeat is negotiated as a 16-bit count of seconds.
 constexpr Duration kMaxAmqpHeartbeat{std::chrono::seconds(65535)};
 constexpr std::size_t kMaxTaskBytes = 128 * kMiB;
@@ -1391,14 +1395,15 @@ constexpr long long kMaxPrefetch = 65535;
 constexpr int kMaxWorkerRetries = 100;
 
 constexpr std::string_view kAmqpNameWhat =
-    "a name of 1 to 255 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-', not starting with "
-    "amq. (reserved by RabbitMQ)";
+    "a name of 1 to 200 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-', not starting with "
+    "amq. (reserved by RabbitMQ) or nilecare.delay. (the gateway's delay queues)";
 constexpr std::string_view kAmqpUrlForm = "amqp://user:password@host:port/vhost";
 
 // Queue names are also the {queue} of POST /api/v1/tasks/{queue}, metric labels and log fields,
 // so they keep to characters that need no escaping there; exchange names follow suit.
 bool IsAmqpName(std::string_view name) {
   return !name.empty() && name.size() <= kMaxAmqpName && !name.starts_with("amq.") &&
+         !name.starts_with("nilecare.delay.") &&
          std::all_of(name.begin(), name.end(), [](char c) {
            return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                   c == '.' || c == '_' || c == ':' || c == '-';
@@ -1725,8 +1730,8 @@ void ParseTaskWorker(SectionReader& section, TaskWorkerSettings& worker,
   }
   section.Int("max_retries", worker.max_retries, 0, kMaxWorkerRetries);
   // The back-offs are TTL queues, so RabbitMQ's TTL limit applies.
-  section.Duration("retry_min", worker.retry_min, kPositive, kMaxAmqpTtl);
-  section.Duration("retry_max", worker.retry_max, kPositive, kMaxAmqpTtl);
+  section.Duration("retry_min", worker.retry_min, kPositive, kMaxAmqpDelay);
+  section.Duration("retry_max", worker.retry_max, kPositive, kMaxAmqpDelay);
   section.Duration("timeout", worker.timeout);
   section.Duration("pause_on_open", worker.pause_on_open, kPositive);
   CheckOrder(section, "retry_min", worker.retry_min, "retry_max", worker.retry_max);
@@ -1756,7 +1761,7 @@ void ParseRabbitMq(SectionReader& section, GatewaySettings& settings) {
   section.Int("max_in_flight", rabbitmq.max_in_flight, 1);
   section.Size("max_task_bytes", rabbitmq.max_task_bytes, 1, kMaxTaskBytes);
   // A delay is a TTL queue, so RabbitMQ's TTL limit applies.
-  section.Duration("max_delay", rabbitmq.max_delay, kPositive, kMaxAmqpTtl);
+  section.Duration("max_delay", rabbitmq.max_delay, kPositive, kMaxAmqpDelay);
   // As for kafka.publish_roles, an empty list could mean "nobody" or "anybody".
   if (section.StringList("publish_roles", rabbitmq.publish_roles, "a role name without spaces",
                          IsRoleName) &&
@@ -1773,6 +1778,13 @@ void ParseRabbitMq(SectionReader& section, GatewaySettings& settings) {
     TaskWorkerSettings worker;
     ParseTaskWorker(*item, worker, settings, queue_lines);
     rabbitmq.workers.push_back(std::move(worker));
+  }
+  // routes: comes earlier in kSections. Without routes there is no REST adapter, whose
+  // upstream pools the workers call handlers through, and start-up would fail.
+  if (!rabbitmq.workers.empty() && settings.routes.empty()) {
+    section.Fail("workers",
+                 "need the REST adapter, which runs only with routes: (handlers are called "
+                 "through its upstreams); add a route");
   }
 }
 
@@ -2234,8 +2246,8 @@ struct SectionSpec {
 // Parsed in this order, whatever the file's order, and the cross-section checks rely on it:
 // a section may look at the settings of those above it (routes: at auth:, upstreams: and
 // timeouts:; upstreams: at timeouts: and circuit_breaker:; idempotency: at redis:; mqtt: at
-// auth:, realtime: and database:; thresholds: at mqtt:; rabbitmq: at upstreams:; events: at
-// upstreams:, kafka: and rabbitmq:).
+// auth:, realtime: and database:; thresholds: at mqtt:; rabbitmq: at upstreams: and routes:;
+// events: at upstreams:, kafka: and rabbitmq:).
 constexpr auto kSections = std::to_array<SectionSpec>({
     {"service", true, ParseService, SummarizeService},
     {"log", false, ParseLog, SummarizeLog},

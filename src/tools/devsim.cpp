@@ -77,6 +77,7 @@
 #include <mqtt/async_client.h>
 #include <nlohmann/json.hpp>
 
+#include "bench_stats.hpp"
 #include "flag_reader.hpp"
 
 namespace nilecare::tools {

@@ -62,9 +62,9 @@ std::vector<std::string> QueuesOf(const RabbitMqSettings& rabbitmq) {
 }
 
 const std::vector<std::string> kBuiltInQueues{
-    "email.high nilecare.email 10", "email.normal nilecare.email 5",
-    "email.low nilecare.email 1",   "sms.urgent nilecare.sms 10",
-    "sms.normal nilecare.sms 5",    "reports.pdf nilecare.reports 5",
+    "email.high nilecare.email 10",     "email.normal nilecare.email 5",
+    "email.low nilecare.email 1",       "sms.urgent nilecare.sms 10",
+    "sms.normal nilecare.sms 5",        "reports.pdf nilecare.reports 5",
     "reports.excel nilecare.reports 5",
 };
 
@@ -233,10 +233,10 @@ TEST(RabbitMqSectionTest, PasswordIsNeverShown) {
   EXPECT_NE(Summary(Load(Section("url: 'amqp://gw:@mq'"))).find(" password=(none) "),
             std::string::npos);
   // Nor in the messages about a URL that does not parse.
-  for (const char* url : {"amqp://gw:hunter2-amqp@", "amqp://gw:hunter2-amqp@mq:x",
-                          "amqp://gw:hunter2/amqp@mq", "amqps://gw:hunter2-amqp@mq",
-                          "http://gw:hunter2-amqp@mq", "amqp://gw:hunter2-amqp@mq/a/b",
-                          "amqp://gw:hunter2-amqp%@mq", "amqp://gw:hunter2-amqp"}) {
+  for (const char* url :
+       {"amqp://gw:hunter2-amqp@", "amqp://gw:hunter2-amqp@mq:x", "amqp://gw:hunter2/amqp@mq",
+        "amqps://gw:hunter2-amqp@mq", "http://gw:hunter2-amqp@mq", "amqp://gw:hunter2-amqp@mq/a/b",
+        "amqp://gw:hunter2-amqp%@mq", "amqp://gw:hunter2-amqp"}) {
     SCOPED_TRACE(url);
     const std::string problem = ProblemOf(Section(std::string("url: '") + url + "'"));
     EXPECT_EQ(problem.rfind("gw.yaml:2: rabbitmq.url: ", 0), 0u) << problem;
@@ -255,8 +255,7 @@ TEST(RabbitMqSectionTest, UrlProblems) {
   EXPECT_EQ(ProblemOf(Section("url: 'amqps://gw:pw@mq:5671/'")),
             "gw.yaml:2: rabbitmq.url: amqps:// (TLS) is not supported by this build: run a TLS "
             "sidecar such as stunnel next to the gateway and point an amqp:// URL at it");
-  EXPECT_EQ(ProblemOf(Section("url: 'http://mq:5672'")),
-            prefix + "it does not start with amqp://");
+  EXPECT_EQ(ProblemOf(Section("url: 'http://mq:5672'")), prefix + "it does not start with amqp://");
   EXPECT_EQ(ProblemOf(Section("url: 'amqp://mq/nilecare?heartbeat=10'")),
             prefix +
                 "query parameters are not supported (heartbeat and connect_timeout are keys of "
@@ -265,8 +264,8 @@ TEST(RabbitMqSectionTest, UrlProblems) {
                           "amqp://mq:", "amqp://gw:pw/x@mq", "amqp://::1", "amqp://m q"}) {
     EXPECT_EQ(ProblemOf(Section(std::string("url: '") + url + "'")), prefix + bad_host) << url;
   }
-  for (const char* url : {"amqp://mq/%2", "amqp://mq/%zz", "amqp://mq/%00", "amqp://g%4:pw@mq",
-                          "amqp://gw:p%@mq"}) {
+  for (const char* url :
+       {"amqp://mq/%2", "amqp://mq/%zz", "amqp://mq/%00", "amqp://g%4:pw@mq", "amqp://gw:p%@mq"}) {
     EXPECT_EQ(ProblemOf(Section(std::string("url: '") + url + "'")), prefix + bad_escape) << url;
   }
   EXPECT_EQ(ProblemOf(Section("url: 'amqp://mq/a/b'")),
@@ -318,13 +317,14 @@ TEST(RabbitMqSectionTest, PublishingProblems) {
             "\"129MiB\"");
   EXPECT_EQ(RabbitMqOf(Section("max_task_bytes: 128MiB")).max_task_bytes, 128 * kMiB);
   EXPECT_EQ(RabbitMqOf(Section("max_task_bytes: 1")).max_task_bytes, 1u);
-  const std::string delay_range = "expected a duration between 1ms and 4294967295ms, got ";
+  const std::string delay_range = "expected a duration between 1ms and 720h, got ";
   EXPECT_EQ(ProblemOf(Section("max_delay: 0s")),
             "gw.yaml:2: rabbitmq.max_delay: " + delay_range + "\"0s\"");
-  // 2^32 ms, one more than RabbitMQ's TTL limit.
-  EXPECT_EQ(ProblemOf(Section("max_delay: 4294967296ms")),
-            "gw.yaml:2: rabbitmq.max_delay: " + delay_range + "\"4294967296ms\"");
-  EXPECT_EQ(RabbitMqOf(Section("max_delay: 4294967295ms")).max_delay, 4294967295ms);
+  // 30 days: a delay queue expires its delay plus a margin after its last use, and that must
+  // stay under RabbitMQ's 2^32 ms limit too.
+  EXPECT_EQ(ProblemOf(Section("max_delay: 721h")),
+            "gw.yaml:2: rabbitmq.max_delay: " + delay_range + "\"721h\"");
+  EXPECT_EQ(RabbitMqOf(Section("max_delay: 720h")).max_delay, 720h);
   EXPECT_EQ(ProblemOf(Section("publish_roles: []")),
             "gw.yaml:2: rabbitmq.publish_roles: is empty: leave publish_roles out to let any "
             "authenticated caller publish");
@@ -341,7 +341,8 @@ TEST(RabbitMqSectionTest, UnknownKeys) {
   EXPECT_EQ(ProblemOf(Section("queues: [{name: a, exchange: b, prio: 1}]")),
             "gw.yaml:2: rabbitmq.queues[0].prio: unknown key");
   EXPECT_EQ(ProblemOf(WithBase("upstreams: {n: {url: 'http://n:1'}}\nrabbitmq:\n  workers:\n"
-                               "    - {queue: email.high, handler_url: 'http://n:1/', prefech: 2}\n")),
+                               "    - {queue: email.high, handler_url: 'http://n:1/', prefech: 2}\n"
+                               "routes: [{prefix: /a, upstream: n, auth: none}]\n")),
             "gw.yaml:5: rabbitmq.workers[0].prefech: unknown key (did you mean \"prefetch\"?)");
   EXPECT_EQ(ProblemOf(WithBase("rabbitmq: []\n")),
             "gw.yaml:2: rabbitmq: expected a mapping of settings, got a list");
@@ -356,9 +357,9 @@ TEST(RabbitMqSectionTest, QueuesReplaceTheBuiltInList) {
     - { name: sms.urgent, exchange: nilecare.sms, priority: 10 }
     - { name: pharmacy.refill, exchange: nilecare.pharmacy, priority: 0 }
 )"));
-  EXPECT_EQ(QueuesOf(r), (std::vector<std::string>{"email.normal nilecare.email 5",
-                                                   "sms.urgent nilecare.sms 10",
-                                                   "pharmacy.refill nilecare.pharmacy 0"}));
+  EXPECT_EQ(QueuesOf(r),
+            (std::vector<std::string>{"email.normal nilecare.email 5", "sms.urgent nilecare.sms 10",
+                                      "pharmacy.refill nilecare.pharmacy 0"}));
   EXPECT_NE(Summary(Load(WithBase("rabbitmq: {queues: [{name: a, exchange: x}]}\n")))
                 .find("\n                   1 queues (max_priority=10): x->a(5)\n"),
             std::string::npos);
@@ -366,8 +367,9 @@ TEST(RabbitMqSectionTest, QueuesReplaceTheBuiltInList) {
 
 TEST(RabbitMqSectionTest, QueueProblems) {
   const std::string name_what =
-      "expected a name of 1 to 255 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-', not "
-      "starting with amq. (reserved by RabbitMQ), got ";
+      "expected a name of 1 to 200 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-', not "
+      "starting with amq. (reserved by RabbitMQ) or nilecare.delay. (the gateway's delay "
+      "queues), got ";
   EXPECT_EQ(ProblemsOf(WithBase(R"(rabbitmq:
   queues:
     - { name: amq.tasks, exchange: nilecare.email }
@@ -408,13 +410,16 @@ TEST(RabbitMqSectionTest, QueueProblems) {
             "the built-in ones");
   EXPECT_EQ(ProblemOf(Section("queues: [{name: a}]")),
             "gw.yaml:2: rabbitmq.queues[0].exchange: required key is missing");
-  // 255 bytes is the most AMQP can send.
-  EXPECT_EQ(RabbitMqOf(Section("queues: [{name: " + std::string(255, 'q') + ", exchange: x}]"))
+  // 200 bytes: AMQP sends at most 255, and delay queue names add up to 26 to a queue's name.
+  EXPECT_EQ(RabbitMqOf(Section("queues: [{name: " + std::string(200, 'q') + ", exchange: x}]"))
                 .queues[0]
                 .name.size(),
-            255u);
-  EXPECT_TRUE(Has(ProblemsOf(Section("queues: [{name: " + std::string(256, 'q') + ", exchange: x}]")),
-                  "rabbitmq.queues[0].name: " + name_what));
+            200u);
+  EXPECT_TRUE(
+      Has(ProblemsOf(Section("queues: [{name: " + std::string(201, 'q') + ", exchange: x}]")),
+          "rabbitmq.queues[0].name: " + name_what));
+  EXPECT_TRUE(Has(ProblemsOf(Section("queues: [{name: nilecare.delay.x, exchange: x}]")),
+                  "rabbitmq.queues[0].name: " + name_what + "\"nilecare.delay.x\""));
 }
 
 TEST(RabbitMqSectionTest, BuiltInQueuesAgainstOtherKeys) {
@@ -429,8 +434,9 @@ TEST(RabbitMqSectionTest, BuiltInQueuesAgainstOtherKeys) {
                 "gw.yaml:4: rabbitmq.dead_letter.exchange: is nilecare.sms, the exchange of the "
                 "work queue sms.normal (rabbitmq.queues)",
             }));
-  EXPECT_EQ(ProblemsOf(WithBase("rabbitmq:\n  dead_letter:\n    exchange: nilecare.email\n")).size(),
-            3u);  // email.high, email.normal, email.low
+  EXPECT_EQ(
+      ProblemsOf(WithBase("rabbitmq:\n  dead_letter:\n    exchange: nilecare.email\n")).size(),
+      3u);  // email.high, email.normal, email.low
   EXPECT_EQ(ProblemOf(WithBase("rabbitmq:\n  dead_letter:\n    queue: email.low\n")),
             "gw.yaml:4: rabbitmq.dead_letter.queue: is email.low, a work queue (rabbitmq.queues)");
   EXPECT_EQ(ProblemOf(WithBase("rabbitmq:\n  dead_letter:\n    parking_queue: reports.pdf\n")),
@@ -455,9 +461,9 @@ TEST(RabbitMqSectionTest, DeadLetterProblems) {
             "gw.yaml:2: rabbitmq.dead_letter.max_rounds: expected an integer of at least 1, got "
             "\"0\"");
   EXPECT_EQ(ProblemOf(Section("dead_letter: {exchange: amq.fanout}")),
-            "gw.yaml:2: rabbitmq.dead_letter.exchange: expected a name of 1 to 255 characters of "
-            "A-Z, a-z, 0-9, '.', '_', ':' and '-', not starting with amq. (reserved by RabbitMQ), "
-            "got \"amq.fanout\"");
+            "gw.yaml:2: rabbitmq.dead_letter.exchange: expected a name of 1 to 200 characters of "
+            "A-Z, a-z, 0-9, '.', '_', ':' and '-', not starting with amq. (reserved by RabbitMQ) "
+            "or nilecare.delay. (the gateway's delay queues), got \"amq.fanout\"");
   EXPECT_EQ(ProblemOf(WithBase("rabbitmq:\n  dead_letter:\n    queue: x\n    parking_queue: x\n")),
             "gw.yaml:5: rabbitmq.dead_letter.parking_queue: parking_queue and queue are both x: "
             "parked tasks would go back to work after retry_after");
@@ -477,9 +483,14 @@ constexpr std::string_view kUpstreams =
     "reports: {url: 'http://127.0.0.1:7070/api/v1'}, "
     "reports-pdf: {url: 'http://127.0.0.1:7070/api/v1/pdf'}}\n";
 
+// Workers need the REST adapter, which runs with routes only: one after the workers.
+constexpr std::string_view kRoute =
+    "routes: [{prefix: /api/v1/notifications, upstream: "
+    "notifications, auth: none}]\n";
+
 std::string WithWorkers(std::string_view workers) {
   return std::string(kBase) + std::string(kUpstreams) + "rabbitmq:\n  workers:\n" +
-         std::string(workers);
+         std::string(workers) + std::string(kRoute);
 }
 
 // The one worker of `worker` (its mapping).
@@ -592,7 +603,8 @@ TEST(RabbitMqSectionTest, HandlerUrlProblems) {
   }
   // An upstream whose url was refused serves nothing.
   EXPECT_EQ(ProblemsOf(WithBase("upstreams: {x: {url: 'https://x:1'}}\nrabbitmq:\n  workers: "
-                                "[{queue: email.high, handler_url: 'http://x:1/y'}]\n")),
+                                "[{queue: email.high, handler_url: 'http://x:1/y'}]\n"
+                                "routes: [{prefix: /a, upstream: x, auth: none}]\n")),
             (std::vector<std::string>{
                 "gw.yaml:2: upstreams.x.url: https upstreams are not supported: terminate TLS in "
                 "a sidecar",
@@ -600,11 +612,16 @@ TEST(RabbitMqSectionTest, HandlerUrlProblems) {
                 "http://x:1/y" +
                     no_upstream_end,
             }));
-  EXPECT_EQ(ProblemOf(WithBase("rabbitmq:\n  workers: [{queue: email.high, handler_url: "
-                               "'http://x:1/y'}]\n")),
-            "gw.yaml:3: rabbitmq.workers[0].handler_url: no upstream in upstreams: serves "
-            "http://x:1/y" +
-                no_upstream_end);
+  // Without upstreams: (and so without routes:).
+  EXPECT_EQ(ProblemsOf(WithBase("rabbitmq:\n  workers: [{queue: email.high, handler_url: "
+                                "'http://x:1/y'}]\n")),
+            (std::vector<std::string>{
+                "gw.yaml:3: rabbitmq.workers[0].handler_url: no upstream in upstreams: serves "
+                "http://x:1/y" +
+                    no_upstream_end,
+                "gw.yaml:3: rabbitmq.workers: need the REST adapter, which runs only with routes: "
+                "(handlers are called through its upstreams); add a route",
+            }));
   EXPECT_EQ(WorkerProblem("{queue: email.high, handler_url: 'https://notify.internal:7060/a'}"),
             "gw.yaml:5: rabbitmq.workers[0].handler_url: https is not supported: terminate TLS "
             "in a sidecar and point an upstream at it");
@@ -630,9 +647,10 @@ TEST(RabbitMqSectionTest, WorkerProblems) {
             "gw.yaml:5: rabbitmq.workers[0].queue: unknown queue \"email.urgent\" (known: "
             "email.high, email.normal, email.low, sms.urgent, sms.normal, reports.pdf, "
             "reports.excel)");
-  EXPECT_EQ(ProblemsOf(WithWorkers("    - {queue: sms.urgent, " + url + "}\n    - {queue: "
-                                   "sms.normal, " + url + "}\n    - {queue: sms.urgent, " + url +
-                                   "}\n"))
+  EXPECT_EQ(ProblemsOf(WithWorkers("    - {queue: sms.urgent, " + url +
+                                   "}\n    - {queue: "
+                                   "sms.normal, " +
+                                   url + "}\n    - {queue: sms.urgent, " + url + "}\n"))
                 .back(),
             "gw.yaml:7: rabbitmq.workers[2].queue: has a worker already (line 5): one worker per "
             "queue; raise its concurrency instead");
@@ -653,10 +671,10 @@ TEST(RabbitMqSectionTest, WorkerProblems) {
             "got \"101\"");
   EXPECT_EQ(WorkerProblem("{queue: sms.urgent, " + url + ", retry_min: 0s}"),
             "gw.yaml:5: rabbitmq.workers[0].retry_min: expected a duration between 1ms and "
-            "4294967295ms, got \"0s\"");
+            "720h, got \"0s\"");
   EXPECT_EQ(WorkerProblem("{queue: sms.urgent, " + url + ", retry_max: 1200h}"),
             "gw.yaml:5: rabbitmq.workers[0].retry_max: expected a duration between 1ms and "
-            "4294967295ms, got \"1200h\"");
+            "720h, got \"1200h\"");
   EXPECT_EQ(WorkerProblem("{queue: sms.urgent, " + url + ", retry_min: 2m}"),
             "gw.yaml:5: rabbitmq.workers[0].retry_max: is 1m, less than retry_min (2m)");
   EXPECT_EQ(WorkerProblem("{queue: sms.urgent, " + url + ", timeout: -1s}"),
@@ -670,6 +688,18 @@ TEST(RabbitMqSectionTest, WorkerProblems) {
             "item), got a mapping");
   // No workers: publish only.
   EXPECT_TRUE(RabbitMqOf(Section("workers: []")).workers.empty());
+}
+
+TEST(RabbitMqSectionTest, WorkersNeedRoutes) {
+  const std::string workers = std::string(kBase) + std::string(kUpstreams) +
+                              "rabbitmq:\n  workers:\n    - {queue: email.high, handler_url: "
+                              "'http://notify.internal:7060/a'}\n";
+  EXPECT_EQ(ProblemOf(workers),
+            "gw.yaml:4: rabbitmq.workers: need the REST adapter, which runs only with routes: "
+            "(handlers are called through its upstreams); add a route");
+  EXPECT_EQ(RabbitMqOf(workers + std::string(kRoute)).workers.size(), 1u);
+  // Publishing alone needs no routes.
+  EXPECT_TRUE(RabbitMqOf(std::string(kBase) + "rabbitmq: {workers: []}\n").workers.empty());
 }
 
 TEST(RabbitMqSectionTest, ConcurrencyDefaultsToAtMostPrefetch) {
@@ -745,9 +775,11 @@ TEST(RabbitMqSectionTest, TaskActionProblems) {
 }
 
 TEST(RabbitMqSectionTest, TaskActionsHaveTheSameTextsAsTheSharedChecks) {
-  const std::string rabbitmq = "rabbitmq: {max_priority: 3, queues: [{name: a, exchange: x, "
-                               "priority: 1}, {name: b, exchange: x, priority: 1}]}\n";
-  const std::vector<std::string> loader = ProblemsOf(std::string(kEventsBase) + rabbitmq + R"(events:
+  const std::string rabbitmq =
+      "rabbitmq: {max_priority: 3, queues: [{name: a, exchange: x, "
+      "priority: 1}, {name: b, exchange: x, priority: 1}]}\n";
+  const std::vector<std::string> loader =
+      ProblemsOf(std::string(kEventsBase) + rabbitmq + R"(events:
   rules:
     - match: 'lab.*'
       actions:
@@ -756,8 +788,7 @@ TEST(RabbitMqSectionTest, TaskActionsHaveTheSameTextsAsTheSharedChecks) {
         - task: {queue: b}
 )");
   EventRule rule{"lab.*", {}, ""};
-  for (const auto& [queue, priority] :
-       {std::pair<const char*, int>{"c", 2}, {"a", 4}, {"b", -1}}) {
+  for (const auto& [queue, priority] : {std::pair<const char*, int>{"c", 2}, {"a", 4}, {"b", -1}}) {
     EventAction task;
     task.kind = EventAction::Kind::kTask;
     task.task = {queue, priority};
