@@ -2,6 +2,7 @@
 
 #include <amqp_tcp_socket.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace nilecare::amqp {
@@ -67,9 +68,17 @@ Table::Table() { init_amqp_pool(&pool_, kPoolPage); }
 Table::~Table() { empty_amqp_pool(&pool_); }
 
 void Table::CopyFrom(const amqp_table_t& source) {
+  // rabbitmq-c refuses to clone an entry with an empty key, which other clients may send:
+  // such entries are left out rather than failing the whole table.
+  std::vector<amqp_table_entry_t> kept;
+  kept.reserve(static_cast<std::size_t>(std::max(source.num_entries, 0)));
+  for (int i = 0; i < source.num_entries; ++i) {
+    if (source.entries[i].key.len > 0) kept.push_back(source.entries[i]);
+  }
+  const amqp_table_t filtered{static_cast<int>(kept.size()), kept.empty() ? nullptr : kept.data()};
   amqp_table_t clone{};
-  if (amqp_table_clone(&source, &clone, &pool_) != AMQP_STATUS_OK) {
-    throw std::bad_alloc();
+  if (const int status = amqp_table_clone(&filtered, &clone, &pool_); status != AMQP_STATUS_OK) {
+    throw AmqpError(std::string("unreadable headers: ") + amqp_error_string2(status));
   }
   for (int i = 0; i < clone.num_entries; ++i) {
     Remove(View(clone.entries[i].key));

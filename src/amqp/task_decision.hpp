@@ -10,6 +10,9 @@
 
 namespace nilecare::amqp {
 
+// x-retry-count / x-dead-lettered beyond this are treated as this (they are not ours).
+inline constexpr std::int64_t kMaxHeaderCount = 1'000'000;
+
 struct TaskAttempt {
   std::int64_t retry_count{0};
   std::int64_t dead_lettered{0};

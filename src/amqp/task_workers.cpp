@@ -1,6 +1,7 @@
 #include "task_workers.hpp"
 
 #include <poll.h>
+#include <algorithm>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -173,6 +174,11 @@ void TaskWorkers::Run() {
     } catch (const AmqpError& error) {
       Disconnect(error.what());
       next_connect = Clock::now() + backoff_;
+    } catch (const std::exception& error) {
+      // Whatever it was, the deliveries in hand go back to the broker with the connection.
+      log::Error("rabbitmq workers: unexpected error", {{"error", error.what()}});
+      Disconnect(error.what());
+      next_connect = Clock::now() + backoff_;
     }
   }
   connection_.reset();
@@ -295,13 +301,21 @@ void TaskWorkers::OnDelivery(const amqp_envelope_t& envelope) {
     delivery.correlation_id.assign(View(props.correlation_id));
   }
   if (props._flags & AMQP_BASIC_PRIORITY_FLAG) delivery.priority = props.priority;
-  if (props._flags & AMQP_BASIC_HEADERS_FLAG) {
-    delivery.headers = std::make_shared<Table>();
-    delivery.headers->CopyFrom(props.headers);
-    delivery.attempt.retry_count = TableInt(props.headers, "x-retry-count").value_or(0);
-    delivery.attempt.dead_lettered = TableInt(props.headers, "x-dead-lettered").value_or(0);
-  }
   queue.metrics.delivered->Inc();
+  if (props._flags & AMQP_BASIC_HEADERS_FLAG) {
+    const auto count = [&](std::string_view key) {
+      return std::clamp<std::int64_t>(TableInt(props.headers, key).value_or(0), 0, kMaxHeaderCount);
+    };
+    delivery.attempt.retry_count = count("x-retry-count");
+    delivery.attempt.dead_lettered = count("x-dead-lettered");
+    try {
+      delivery.headers = std::make_shared<Table>();
+      delivery.headers->CopyFrom(props.headers);
+    } catch (const AmqpError&) {
+      delivery.headers.reset();
+      return Fail(queue, std::move(delivery), "bad_headers", /*permanent=*/true);
+    }
+  }
   if (delivery.body.size() > settings_.max_task_bytes) {
     return Fail(queue, std::move(delivery), "too_large", /*permanent=*/true);
   }
@@ -347,8 +361,9 @@ void TaskWorkers::Dispatch(QueueState& queue) {
 
 bool TaskWorkers::ProcessCompletions() {
   auto completions = inbox_->Take();
+  // All at once: an ack failing below must not leave Idle() waiting for the rest.
+  outstanding_.fetch_sub(static_cast<std::int64_t>(completions.size()));
   for (auto& completion : completions) {
-    outstanding_.fetch_sub(1);
     if (completion.generation != generation_ || !connection_) continue;
     auto& queue = queues_[completion.queue];
     if (completion.kind == Completion::Kind::kHandled) {
@@ -411,7 +426,8 @@ void TaskWorkers::Fail(QueueState& queue, Delivery delivery, const std::string& 
              {"correlation_id", delivery.correlation_id}, {"error", error},
              {"retry_count", delivery.attempt.retry_count},
              {"next", ActionName(decision.action)}});
-  std::string reason = error == "unparseable" || error == "too_large" ? error
+  std::string reason = error == "unparseable" || error == "too_large" || error == "bad_headers"
+                           ? error
                        : permanent                                    ? "handler_rejected"
                                                                       : "retries_exhausted";
   SendOn(queue, std::move(delivery), decision, error, reason);

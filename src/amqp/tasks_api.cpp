@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <limits>
 
 #include "nilecare/auth/bearer_auth.hpp"
 #include "nilecare/config/units.hpp"
@@ -36,7 +37,11 @@ std::optional<std::chrono::milliseconds> ParseTaskDelay(const nlohmann::json& va
   } else if (value.is_string()) {
     delay = config::ParseDuration(value.get_ref<const std::string&>());
   }
-  if (!delay || delay->count() < 0) return std::nullopt;
+  // The upper check keeps the rounding below from overflowing.
+  if (!delay || delay->count() < 0 ||
+      delay->count() > std::numeric_limits<std::chrono::milliseconds::rep>::max() - 999) {
+    return std::nullopt;
+  }
   return std::chrono::ceil<std::chrono::seconds>(*delay);
 }
 

@@ -49,7 +49,10 @@ QueueDeclaration DelayQueue(const config::TaskQueueSettings& queue,
 
 std::chrono::milliseconds RetryDelay(const config::TaskWorkerSettings& worker, int retry) {
   auto delay = worker.retry_min;
-  for (int i = 1; i < retry && delay < worker.retry_max; ++i) delay *= 2;
+  for (int i = 1; i < retry && delay < worker.retry_max; ++i) {
+    if (delay > worker.retry_max / 2) return worker.retry_max;  // doubling would pass it
+    delay *= 2;
+  }
   return std::min(delay, worker.retry_max);
 }
 

@@ -22,8 +22,9 @@
 //     tasks (it must be new, without consumers); --delete: it is deleted at the end.
 //   consume  plain rabbitmq-c consumer: basic.qos --prefetch, manual acks, --tasks deliveries.
 //            Without --post each delivery is acked at once (the upper bound); with --post URL
-//            its body is POSTed there first (HTTP/1.1 keep-alive, --http-concurrency
-//            connections, one thread each) and acked after the answer, as a gateway worker does.
+//            its body is POSTed there first (HTTP/1.1 keep-alive, at most --http-concurrency
+//            at once on as many connections, non-blocking, from the consuming thread) and acked
+//            after the answer, as a gateway worker does.
 //            tasks/s from the first delivery to the last ack.
 //   queue    prints the queue's ready messages and consumers; --purge empties it, --delete
 //            deletes it.
@@ -38,11 +39,11 @@
 
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -51,7 +52,6 @@
 #include <cctype>
 #include <cerrno>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <cstring>
 #include <ctime>
@@ -61,6 +61,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <semaphore>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -565,6 +566,8 @@ int Publish(const Options& o) {
   std::unique_ptr<RawPublisher> raw_publisher;
   const auto settings = BrokerSettings(o);
   observability::MetricsRegistry metrics;
+  // gateway: the window; declared before the publisher, whose callbacks release it.
+  std::counting_semaphore<> slots(static_cast<std::ptrdiff_t>(o.window));
   std::unique_ptr<amqp::TaskPublisher> publisher;
   if (raw) {
     raw_publisher = std::make_unique<RawPublisher>(o, tally);
@@ -590,14 +593,13 @@ int Publish(const Options& o) {
     published_at = NowNs();
   } else {
     const auto& queue = settings.queues.front();
-    const auto window = static_cast<std::size_t>(o.window);
     for (std::int64_t i = 0; i < o.tasks && Clock::now() < deadline;) {
       if (const auto due = DueNs(o, start, i); due > NowNs()) {
         std::this_thread::sleep_for(std::chrono::nanoseconds(due - NowNs()));
       }
-      while (publisher->InFlight() >= window && Clock::now() < deadline) {
-        std::this_thread::sleep_for(std::chrono::microseconds(20));
-      }
+      // A free slot of the window (released by the done callback, after TaskPublisher's own
+      // count went down): Publish() then never finds the publisher full.
+      if (!slots.try_acquire_until(deadline)) break;
       // What TaskQueues::Enqueue builds for a task from POST /api/v1/tasks/{queue}.
       amqp::OutgoingMessage message;
       message.body = TaskBody(i, o.stamp ? WallUs() : 0, static_cast<std::size_t>(o.size));
@@ -610,14 +612,20 @@ int Publish(const Options& o) {
       message.routing_key = queue.name;
       tally.sent_ns[static_cast<std::size_t>(i)] = NowNs();
       const auto queued = publisher->Publish(
-          std::move(message), [&tally, i](amqp::PublishOutcome outcome) {
+          std::move(message), [&tally, &slots, i](amqp::PublishOutcome outcome) {
             tally.Settle(i, outcome.Confirmed(), amqp::ToString(outcome.kind));
+            slots.release();
           });
       if (queued == amqp::TaskPublisher::EnqueueResult::kFull) {
-        ++full;  // rare: InFlight() was read before; the task is built again
+        ++full;  // not expected (see slots); the task is built again
+        slots.release();
+        std::this_thread::sleep_for(std::chrono::microseconds(50));
         continue;
       }
-      if (queued == amqp::TaskPublisher::EnqueueResult::kStopped) tally.Settle(i, false, "stopped");
+      if (queued == amqp::TaskPublisher::EnqueueResult::kStopped) {
+        tally.Settle(i, false, "stopped");
+        slots.release();
+      }
       ++i;
     }
     published_at = NowNs();
@@ -699,182 +707,183 @@ Url ParseUrl(const std::string& url) {
   return parsed;
 }
 
-// --http-concurrency threads, each POSTing one body at a time on its own keep-alive
-// connection. Finished delivery tags come back to the consuming thread (which alone talks
-// to the broker) through TakeDone(), signalled on Fd().
+// --http-concurrency keep-alive HTTP/1.1 connections, non-blocking, driven by the consuming
+// thread's poll() (one thread for the broker and the handler calls: no hand-offs). A task
+// waits for a free connection; a connection the server closed is opened again and the
+// request sent once more; a second failure or a non-2xx answer counts as an error (the task
+// is acked all the same).
 class HttpPoster {
  public:
-  HttpPoster(const Url& url, std::int64_t concurrency)
-      : url_(url), wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
-    if (wake_fd_ < 0) throw std::runtime_error("eventfd failed");
-    for (std::int64_t t = 0; t < concurrency; ++t) threads_.emplace_back([this] { Work(); });
+  HttpPoster(const Url& url, std::int64_t connections) : url_(url) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    if (const int rc = getaddrinfo(url.host.c_str(), url.port.c_str(), &hints, &address_); rc != 0) {
+      throw std::runtime_error("resolve " + url.host + ": " + gai_strerror(rc));
+    }
+    connections_.resize(static_cast<std::size_t>(connections));
+    for (std::size_t i = 0; i < connections_.size(); ++i) {
+      Open(connections_[i]);
+      free_.push_back(i);
+    }
   }
   ~HttpPoster() {
-    {
-      std::lock_guard lock(mutex_);
-      stop_ = true;
+    for (auto& connection : connections_) {
+      if (connection.fd >= 0) ::close(connection.fd);
     }
-    ready_.notify_all();
-    for (auto& thread : threads_) thread.join();
-    ::close(wake_fd_);
+    freeaddrinfo(address_);
   }
   HttpPoster(const HttpPoster&) = delete;
   HttpPoster& operator=(const HttpPoster&) = delete;
 
-  int Fd() const { return wake_fd_; }
-  std::int64_t Errors() const { return errors_.load(); }
-  std::string FirstError() {
-    std::lock_guard lock(mutex_);
-    return first_error_;
+  std::int64_t Errors() const { return errors_; }
+  const std::string& FirstError() const { return first_error_; }
+
+  void Submit(std::uint64_t tag, std::string_view body, std::string_view task_id) {
+    std::string request = "POST " + url_.path + " HTTP/1.1\r\nHost: " + url_.host + ":" + url_.port +
+                          "\r\nContent-Type: application/json\r\nX-Task-Id: " + std::string(task_id) +
+                          "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+    request += body;
+    waiting_.push_back({tag, std::move(request)});
+    Pump();
   }
 
-  void Submit(std::uint64_t tag, std::string body, std::string task_id) {
-    {
-      std::lock_guard lock(mutex_);
-      work_.push_back({tag, std::move(body), std::move(task_id)});
+  // The connections with a request in progress, appended to `fds` for poll().
+  void PollFds(std::vector<pollfd>& fds) {
+    polled_.clear();
+    for (std::size_t i = 0; i < connections_.size(); ++i) {
+      const auto& connection = connections_[i];
+      if (!connection.busy) continue;
+      fds.push_back({connection.fd,
+                     static_cast<short>(connection.sent < connection.request.size() ? POLLOUT : POLLIN), 0});
+      polled_.push_back(i);
     }
-    ready_.notify_one();
   }
 
-  std::vector<std::uint64_t> TakeDone() {
-    std::uint64_t value = 0;
-    [[maybe_unused]] auto read = ::read(wake_fd_, &value, sizeof value);
-    std::vector<std::uint64_t> taken;
-    std::lock_guard lock(mutex_);
-    taken.swap(done_);
-    return taken;
+  // After poll() (`fds`: the entries PollFds added): advances the connections that are
+  // ready; the tags of the tasks done since the last call go to `done`.
+  void Progress(const pollfd* fds, std::vector<std::uint64_t>& done) {
+    for (std::size_t k = 0; k < polled_.size(); ++k) {
+      if (fds[k].revents != 0 && Advance(connections_[polled_[k]])) Complete(polled_[k]);
+    }
+    Pump();
+    done.insert(done.end(), finished_.begin(), finished_.end());
+    finished_.clear();
   }
 
  private:
-  struct Job {
-    std::uint64_t tag;
-    std::string body;
-    std::string task_id;
+  struct Connection {
+    int fd{-1};
+    bool busy{false};
+    bool retried{false};
+    std::uint64_t tag{0};
+    std::string request;
+    std::size_t sent{0};
+    std::string response;
   };
 
-  void Work() {
-    int fd = -1;
-    std::string request, response;
-    while (true) {
-      Job job;
-      {
-        std::unique_lock lock(mutex_);
-        ready_.wait(lock, [this] { return stop_ || !work_.empty(); });
-        if (stop_) break;
-        job = std::move(work_.front());
-        work_.pop_front();
-      }
-      request = "POST " + url_.path + " HTTP/1.1\r\nHost: " + url_.host + ":" + url_.port +
-                "\r\nContent-Type: application/json\r\nX-Task-Id: " + job.task_id +
-                "\r\nContent-Length: " + std::to_string(job.body.size()) + "\r\n\r\n" + job.body;
-      std::string error;
-      // A keep-alive connection the server closed meanwhile gets one more try on a new one.
-      for (int attempt = 0; attempt < 2; ++attempt) {
-        error = Exchange(fd, request, response);
-        if (error.empty()) break;
-        if (fd >= 0) ::close(fd);
-        fd = -1;
-      }
-      if (!error.empty()) {
-        errors_.fetch_add(1);
-        std::lock_guard lock(mutex_);
-        if (first_error_.empty()) first_error_ = error;
-      }
-      {
-        std::lock_guard lock(mutex_);
-        done_.push_back(job.tag);
-      }
-      const std::uint64_t one = 1;
-      [[maybe_unused]] auto written = ::write(wake_fd_, &one, sizeof one);
-    }
-    if (fd >= 0) ::close(fd);
-  }
-
-  int Connect(std::string& error) const {
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* found = nullptr;
-    if (const int rc = getaddrinfo(url_.host.c_str(), url_.port.c_str(), &hints, &found); rc != 0) {
-      error = std::string("resolve: ") + gai_strerror(rc);
-      return -1;
-    }
-    int fd = -1;
-    for (auto* ai = found; ai != nullptr && fd < 0; ai = ai->ai_next) {
-      fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+  void Open(Connection& connection) {
+    if (connection.fd >= 0) ::close(connection.fd);
+    connection.fd = -1;
+    for (auto* ai = address_; ai != nullptr && connection.fd < 0; ai = ai->ai_next) {
+      const int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
       if (fd < 0) continue;
       if (::connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
         ::close(fd);
-        fd = -1;
+        continue;
       }
+      const int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+      connection.fd = fd;
     }
-    freeaddrinfo(found);
-    if (fd < 0) {
-      error = std::string("connect: ") + std::strerror(errno);
-      return -1;
-    }
-    const int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    return fd;
   }
 
-  // One request/response on fd (connecting first when fd < 0); "" when the answer was 2xx.
-  std::string Exchange(int& fd, const std::string& request, std::string& response) const {
-    std::string error;
-    if (fd < 0 && (fd = Connect(error)) < 0) return error;
-    for (std::size_t sent = 0; sent < request.size();) {
-      const auto n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
-      if (n <= 0) return std::string("send: ") + std::strerror(errno);
-      sent += static_cast<std::size_t>(n);
+  // Waiting tasks onto free connections.
+  void Pump() {
+    while (!free_.empty() && !waiting_.empty()) {
+      const auto i = free_.back();
+      free_.pop_back();
+      auto& connection = connections_[i];
+      connection.busy = true;
+      connection.retried = false;
+      connection.tag = waiting_.front().first;
+      connection.request = std::move(waiting_.front().second);
+      connection.sent = 0;
+      connection.response.clear();
+      waiting_.pop_front();
+      if (Advance(connection)) Complete(i);  // usually the answer comes with a later poll()
     }
-    response.clear();
-    std::size_t header_end = std::string::npos;
-    std::size_t need = std::string::npos;  // total bytes of headers + body, once known
-    bool chunked = false, close = false;
+  }
+
+  void Complete(std::size_t i) {
+    auto& connection = connections_[i];
+    connection.busy = false;
+    finished_.push_back(connection.tag);
+    free_.push_back(i);
+  }
+
+  void Error(const std::string& what) {
+    ++errors_;
+    if (first_error_.empty()) first_error_ = what;
+  }
+
+  // Sends what is left, reads what arrived; true once the answer is complete (or failed twice).
+  bool Advance(Connection& connection) {
+    const auto failed = [&](const std::string& what) {
+      if (!connection.retried) {
+        connection.retried = true;
+        Open(connection);
+        connection.sent = 0;
+        connection.response.clear();
+        return connection.fd < 0 ? (Error(what), true) : false;
+      }
+      Error(what);
+      Open(connection);
+      return true;
+    };
+    if (connection.fd < 0) return failed("connect: " + std::string(std::strerror(errno)));
+    while (connection.sent < connection.request.size()) {
+      const auto n = ::send(connection.fd, connection.request.data() + connection.sent,
+                            connection.request.size() - connection.sent, MSG_NOSIGNAL);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
+      if (n <= 0) return failed("send: " + std::string(std::strerror(errno)));
+      connection.sent += static_cast<std::size_t>(n);
+    }
     char buffer[4096];
     while (true) {
-      if (header_end == std::string::npos) {
-        header_end = response.find("\r\n\r\n");
-        if (header_end != std::string::npos) {
-          std::string head = response.substr(0, header_end);
-          std::transform(head.begin(), head.end(), head.begin(),
-                         [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-          chunked = head.find("transfer-encoding: chunked") != std::string::npos;
-          close = head.find("connection: close") != std::string::npos;
-          if (const auto at = head.find("content-length:"); at != std::string::npos) {
-            need = header_end + 4 + std::stoul(head.substr(at + 15));
-          } else if (!chunked) {
-            need = header_end + 4;
-          }
-        }
-      }
-      if (header_end != std::string::npos) {
-        if (need != std::string::npos && response.size() >= need) break;
-        if (chunked && response.find("\r\n0\r\n\r\n", header_end) != std::string::npos) break;
-      }
-      const auto n = ::recv(fd, buffer, sizeof buffer, 0);
-      if (n <= 0) return n == 0 ? "connection closed by the server" : std::string("recv: ") + std::strerror(errno);
-      response.append(buffer, static_cast<std::size_t>(n));
+      const auto n = ::recv(connection.fd, buffer, sizeof buffer, 0);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      if (n <= 0) return failed(n == 0 ? "connection closed by the server" : "recv: " + std::string(std::strerror(errno)));
+      connection.response.append(buffer, static_cast<std::size_t>(n));
     }
-    const bool ok = response.size() > 12 && response.compare(0, 5, "HTTP/") == 0 &&
-                    response[9] == '2';
-    if (close) {
-      ::close(fd);
-      fd = -1;
+    const auto& response = connection.response;
+    const auto header_end = response.find("\r\n\r\n");
+    if (header_end == std::string::npos) return false;
+    std::string head = response.substr(0, header_end);
+    std::transform(head.begin(), head.end(), head.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (head.find("transfer-encoding: chunked") != std::string::npos) {
+      if (response.find("\r\n0\r\n\r\n", header_end) == std::string::npos) return false;
+    } else if (const auto at = head.find("content-length:"); at != std::string::npos) {
+      if (response.size() < header_end + 4 + std::stoul(head.substr(at + 15))) return false;
     }
-    return ok ? "" : "status " + response.substr(9, 3);
+    if (response.size() < 12 || response.compare(0, 5, "HTTP/") != 0 || response[9] != '2') {
+      Error(response.size() >= 12 ? "status " + response.substr(9, 3) : "not an HTTP answer");
+    }
+    if (head.find("connection: close") != std::string::npos) Open(connection);
+    return true;
   }
 
   Url url_;
-  int wake_fd_;
-  std::mutex mutex_;
-  std::condition_variable ready_;
-  std::deque<Job> work_;              // guarded by mutex_
-  std::vector<std::uint64_t> done_;   // guarded by mutex_
-  std::string first_error_;           // guarded by mutex_
-  bool stop_{false};                  // guarded by mutex_
-  std::atomic<std::int64_t> errors_{0};
-  std::vector<std::thread> threads_;
+  addrinfo* address_{nullptr};
+  std::vector<Connection> connections_;
+  std::vector<std::size_t> polled_;  // connections_ index of each polled fd
+  std::vector<std::size_t> free_;    // connections_ index of the idle ones
+  std::deque<std::pair<std::uint64_t, std::string>> waiting_;  // tag, request
+  std::vector<std::uint64_t> finished_;
+  std::int64_t errors_{0};
+  std::string first_error_;
 };
 
 // ---- consume -----------------------------------------------------------------------------------
@@ -900,16 +909,13 @@ int Consume(const Options& o) {
     ++acked;
     last_ns = NowNs();
   };
+  std::vector<pollfd> fds;
+  std::vector<std::uint64_t> done;
+  bool read_broker = true;
   const auto deadline = Clock::now() + std::chrono::seconds(o.timeout_s);
   while (acked < o.tasks && Clock::now() < deadline) {
     bool busy = false;
-    if (poster) {
-      for (const auto tag : poster->TakeDone()) {
-        ack(tag);
-        busy = true;
-      }
-    }
-    for (int k = 0; k < kConsumeBurst && delivered < o.tasks; ++k) {
+    for (int k = 0; read_broker && k < kConsumeBurst && delivered < o.tasks; ++k) {
       amqp_maybe_release_buffers(state);
       amqp_envelope_t envelope{};
       timeval zero{0, 0};
@@ -922,9 +928,9 @@ int Consume(const Options& o) {
         bytes += static_cast<std::int64_t>(envelope.message.body.len);
         if (poster) {
           const auto& props = envelope.message.properties;
-          poster->Submit(envelope.delivery_tag, std::string(amqp::View(envelope.message.body)),
-                         (props._flags & AMQP_BASIC_MESSAGE_ID_FLAG) ? std::string(amqp::View(props.message_id))
-                                                                     : std::string());
+          poster->Submit(envelope.delivery_tag, amqp::View(envelope.message.body),
+                         (props._flags & AMQP_BASIC_MESSAGE_ID_FLAG) ? amqp::View(props.message_id)
+                                                                     : std::string_view());
         } else {
           ack(envelope.delivery_tag);
         }
@@ -950,9 +956,17 @@ int Consume(const Options& o) {
       }
       CheckReply(reply, "consume");
     }
-    if (!busy && amqp_frames_enqueued(state) == 0 && amqp_data_in_buffer(state) == 0) {
-      pollfd fds[2] = {{connection.Fd(), POLLIN, 0}, {poster ? poster->Fd() : -1, POLLIN, 0}};
-      ::poll(fds, 2, 100);
+    // One poll() for the broker and the handler connections; it waits only when idle.
+    fds.clear();
+    fds.push_back({connection.Fd(), POLLIN, 0});
+    if (poster) poster->PollFds(fds);
+    const bool buffered = amqp_frames_enqueued(state) != 0 || amqp_data_in_buffer(state) != 0;
+    ::poll(fds.data(), fds.size(), busy || buffered ? 0 : 100);
+    read_broker = buffered || fds[0].revents != 0;
+    if (poster) {
+      done.clear();
+      poster->Progress(fds.data() + 1, done);
+      for (const auto tag : done) ack(tag);
     }
   }
   const double cpu1 = CpuSeconds();

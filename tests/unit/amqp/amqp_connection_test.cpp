@@ -343,3 +343,25 @@ TEST(TableLookupTest, MissingKeysAreNullopt) {
 
 }  // namespace
 }  // namespace nilecare::amqp
+
+namespace nilecare::amqp {
+namespace {
+
+// Other clients may send a header with an empty key, which rabbitmq-c cannot clone: it is
+// left out, the rest kept (a delivery must never take the worker down).
+TEST(TableTest, CopyFromLeavesOutEntriesWithAnEmptyKey) {
+  std::string empty, key = "x-kept", value = "v";
+  amqp_table_entry_t entries[2] = {{Bytes(empty), {}}, {Bytes(key), {}}};
+  entries[0].value.kind = AMQP_FIELD_KIND_I64;
+  entries[1].value.kind = AMQP_FIELD_KIND_UTF8;
+  entries[1].value.value.bytes = Bytes(value);
+  const amqp_table_t source{2, entries};
+  Table table;
+  table.CopyFrom(source);
+  const auto got = table.Get();
+  ASSERT_EQ(got.num_entries, 1);
+  EXPECT_EQ(TableString(got, "x-kept"), "v");
+}
+
+}  // namespace
+}  // namespace nilecare::amqp

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -183,6 +185,24 @@ TEST(DecideFailureTest, NegativeHeaderValuesCountAsZero) {
   EXPECT_EQ(Decide(worker, 3, -1, false, one_round), "park 3 delay 0");
   // Taken as is, -3 rounds would grant retries up to 3 * (-3 + 1) < 0: none.
   EXPECT_EQ(Decide(worker, 0, -3), "retry 1 after 1000ms");
+}
+
+}  // namespace
+}  // namespace nilecare::amqp
+
+namespace nilecare::amqp {
+namespace {
+
+TEST(DecideFailureTest, HugeHeaderValuesAreBoundedNotOverflowed) {
+  config::TaskWorkerSettings worker;
+  config::DeadLetterSettings dead_letter;
+  const auto max = std::numeric_limits<std::int64_t>::max();
+  // Read as kMaxHeaderCount each (UBSan would flag the overflow otherwise).
+  const auto decision = DecideFailure(worker, dead_letter, {max, max}, false);
+  EXPECT_EQ(decision.action, FailureDecision::Action::kRetry);
+  EXPECT_EQ(decision.retry_count, kMaxHeaderCount + 1);
+  EXPECT_EQ(DecideFailure(worker, dead_letter, {max, max}, true).action,
+            FailureDecision::Action::kPark);
 }
 
 }  // namespace

@@ -78,3 +78,14 @@ TEST(ParseTaskDelayTest, RefusesOtherJsonTypes) {
 
 }  // namespace
 }  // namespace nilecare::amqp
+
+namespace nilecare::amqp {
+namespace {
+
+TEST(ParseTaskDelayTest, RefusesValuesWhoseRoundingWouldOverflow) {
+  EXPECT_EQ(ParseTaskDelay(nlohmann::json::parse("9223372036854775807")), std::nullopt);
+  EXPECT_EQ(ParseTaskDelay(nlohmann::json("9223372036854775807ms")), std::nullopt);
+}
+
+}  // namespace
+}  // namespace nilecare::amqp
