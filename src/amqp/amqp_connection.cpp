@@ -87,7 +87,8 @@ void Table::CopyFrom(const amqp_table_t& source) {
 }
 
 void Table::Remove(std::string_view key) {
-  std::erase_if(entries_, [key](const amqp_table_entry_t& entry) { return View(entry.key) == key; });
+  std::erase_if(entries_,
+                [key](const amqp_table_entry_t& entry) { return View(entry.key) == key; });
 }
 
 Table& Table::Set(std::string_view key, std::string_view value) {
@@ -140,9 +141,9 @@ Connection::Connection(const config::RabbitMqSettings& settings, std::string_vie
     amqp_socket_t* socket = amqp_tcp_socket_new(state_);
     if (socket == nullptr) throw AmqpError("cannot create a socket");
     auto connect_timeout = ToTimeval(settings.connect_timeout);
-    CheckStatus(amqp_socket_open_noblock(socket, settings.host.c_str(), settings.port,
-                                         &connect_timeout),
-                "connect to " + settings.host + ":" + std::to_string(settings.port));
+    CheckStatus(
+        amqp_socket_open_noblock(socket, settings.host.c_str(), settings.port, &connect_timeout),
+        "connect to " + settings.host + ":" + std::to_string(settings.port));
     // Bounds every later RPC (declare, qos, close): a broker that stops answering must not
     // hold the thread.
     auto rpc_timeout = ToTimeval(settings.connect_timeout * 2);
@@ -156,9 +157,9 @@ Connection::Connection(const config::RabbitMqSettings& settings, std::string_vie
     amqp_table_t properties{1, &property};
     const int heartbeat = static_cast<int>(
         std::chrono::duration_cast<std::chrono::seconds>(settings.heartbeat).count());
-    const auto login = amqp_login_with_properties(
-        state_, settings.vhost.c_str(), 0, kFrameMax, heartbeat, &properties,
-        AMQP_SASL_METHOD_PLAIN, settings.user.c_str(), settings.password.c_str());
+    const auto login = amqp_login_with_properties(state_, settings.vhost.c_str(), 0, kFrameMax,
+                                                  heartbeat, &properties, AMQP_SASL_METHOD_PLAIN,
+                                                  settings.user.c_str(), settings.password.c_str());
     if (login.reply_type != AMQP_RESPONSE_NORMAL) {
       // Never the password; the broker's reason says whether it was the login or the vhost.
       throw AmqpError("login as " + settings.user + " on vhost " + settings.vhost + " failed: " +
@@ -221,7 +222,8 @@ void Connection::DeclareExchange(amqp_channel_t channel, const ExchangeDeclarati
 void Connection::DeclareQueue(amqp_channel_t channel, const QueueDeclaration& queue) {
   Table arguments;
   if (queue.max_priority) arguments.Set("x-max-priority", *queue.max_priority);
-  if (queue.dead_letter_exchange) arguments.Set("x-dead-letter-exchange", *queue.dead_letter_exchange);
+  if (queue.dead_letter_exchange)
+    arguments.Set("x-dead-letter-exchange", *queue.dead_letter_exchange);
   if (queue.dead_letter_routing_key) {
     arguments.Set("x-dead-letter-routing-key", *queue.dead_letter_routing_key);
   }

@@ -7,12 +7,14 @@
 namespace nilecare::amqp {
 
 FailureDecision DecideFailure(const config::TaskWorkerSettings& worker,
-                              const config::DeadLetterSettings& dead_letter,
-                              TaskAttempt attempt, bool permanent) {
+                              const config::DeadLetterSettings& dead_letter, TaskAttempt attempt,
+                              bool permanent) {
   const std::int64_t retries = std::max(0, worker.max_retries);
   // Headers come from whoever published the task: bounded before any arithmetic.
-  const std::int64_t rounds_done = std::clamp<std::int64_t>(attempt.dead_lettered, 0, kMaxHeaderCount);
-  const std::int64_t retry_count = std::clamp<std::int64_t>(attempt.retry_count, 0, kMaxHeaderCount);
+  const std::int64_t rounds_done =
+      std::clamp<std::int64_t>(attempt.dead_lettered, 0, kMaxHeaderCount);
+  const std::int64_t retry_count =
+      std::clamp<std::int64_t>(attempt.retry_count, 0, kMaxHeaderCount);
   FailureDecision decision;
   decision.retry_count = retry_count;
   if (!permanent && retry_count < retries * (rounds_done + 1)) {

@@ -21,15 +21,15 @@ struct TaskAttempt {
 struct FailureDecision {
   enum class Action { kRetry, kDeadLetter, kPark };
   Action action{Action::kDeadLetter};
-  std::int64_t retry_count{0};           // x-retry-count of the copy sent on
-  std::chrono::milliseconds delay{0};    // kRetry: back-off before it is tried again
+  std::int64_t retry_count{0};         // x-retry-count of the copy sent on
+  std::chrono::milliseconds delay{0};  // kRetry: back-off before it is tried again
 };
 
 // `permanent`: retrying cannot help (unparseable, 4xx) — dead-lettered at once.
 // Each round through failed.jobs grants max_retries more retries; once `max_rounds` rounds
 // failed (and failed.jobs sends tasks back at all) the task is parked instead.
 FailureDecision DecideFailure(const config::TaskWorkerSettings& worker,
-                              const config::DeadLetterSettings& dead_letter,
-                              TaskAttempt attempt, bool permanent);
+                              const config::DeadLetterSettings& dead_letter, TaskAttempt attempt,
+                              bool permanent);
 
 }  // namespace nilecare::amqp

@@ -269,8 +269,8 @@ void TaskPublisher::SendWaiting() {
       }
       Connection::CheckStatus(
           amqp_basic_publish(connection_->State(), kChannel, Bytes(message.exchange),
-                             Bytes(message.routing_key), /*mandatory=*/1, /*immediate=*/0,
-                             &props, Bytes(message.body)),
+                             Bytes(message.routing_key), /*mandatory=*/1, /*immediate=*/0, &props,
+                             Bytes(message.body)),
           "basic.publish");
       unconfirmed_.emplace(next_tag_++, std::move(pending));
       batch.pop_front();
@@ -308,8 +308,8 @@ void TaskPublisher::ReadFrames() {
       case AMQP_BASIC_RETURN_METHOD: HandleReturn(frame.channel); break;
       case AMQP_CHANNEL_CLOSE_METHOD: {
         const auto* close = static_cast<amqp_channel_close_t*>(frame.payload.method.decoded);
-        throw AmqpError("channel closed by the broker: " + std::to_string(close->reply_code) +
-                        " " + std::string(View(close->reply_text)));
+        throw AmqpError("channel closed by the broker: " + std::to_string(close->reply_code) + " " +
+                        std::string(View(close->reply_text)));
       }
       case AMQP_CONNECTION_CLOSE_METHOD: {
         const auto* close = static_cast<amqp_connection_close_t*>(frame.payload.method.decoded);

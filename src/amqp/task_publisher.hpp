@@ -94,7 +94,7 @@ class TaskPublisher {
   std::deque<Pending> waiting_;  // guarded by mutex_
   bool stopping_{false};         // guarded by mutex_
   std::chrono::steady_clock::time_point stop_deadline_{};
-  std::string last_error_;       // guarded by mutex_
+  std::string last_error_;                 // guarded by mutex_
   std::atomic<std::size_t> in_flight_{0};  // waiting + unconfirmed: the bound
   std::atomic<bool> connected_{false};
   std::atomic<bool> ever_connected_{false};

@@ -125,9 +125,9 @@ void TaskQueues::Enqueue(core::TaskRequest task, std::function<void(core::TaskRe
       return done({Outcome::kConfirmed, task_id, {}});
     }
     impl->CountFailure(queue_name, ToString(outcome.kind));
-    done({outcome.kind == PublishOutcome::Kind::kStopped ? Outcome::kStopped
-                                                          : Outcome::kUnavailable,
-          task_id, std::string(ToString(outcome.kind))});
+    done(
+        {outcome.kind == PublishOutcome::Kind::kStopped ? Outcome::kStopped : Outcome::kUnavailable,
+         task_id, std::string(ToString(outcome.kind))});
   };
   const auto queued = impl_->publisher->Publish(std::move(message), std::move(on_outcome));
   if (queued == TaskPublisher::EnqueueResult::kQueued) return;
@@ -179,8 +179,7 @@ core::ComponentHealth TaskQueues::Health() const {
   if (error.empty()) error = "connecting";
   // Tasks are background work: without the broker the rest of the gateway keeps serving.
   const auto grace = impl_->settings.connect_timeout + std::chrono::seconds(5);
-  if (!publisher.EverConnected() &&
-      std::chrono::steady_clock::now() - impl_->started_at < grace) {
+  if (!publisher.EverConnected() && std::chrono::steady_clock::now() - impl_->started_at < grace) {
     return {core::HealthState::kStarting, "connecting to rabbitmq"};
   }
   return {core::HealthState::kDegraded, "rabbitmq unreachable: " + error};

@@ -1,10 +1,10 @@
 #include "task_workers.hpp"
 
 #include <poll.h>
-#include <algorithm>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "nilecare/core/clock.hpp"
@@ -191,8 +191,9 @@ std::chrono::milliseconds TaskWorkers::NextWait() const {
   const auto now = Clock::now();
   for (const auto& queue : queues_) {
     if (queue.paused_until == Clock::time_point{}) continue;
-    wait = std::min(wait, std::chrono::duration_cast<std::chrono::milliseconds>(
-                              queue.paused_until - now) + std::chrono::milliseconds(1));
+    wait = std::min(
+        wait, std::chrono::duration_cast<std::chrono::milliseconds>(queue.paused_until - now) +
+                  std::chrono::milliseconds(1));
   }
   return std::max(wait, std::chrono::milliseconds(0));
 }
@@ -222,8 +223,7 @@ bool TaskWorkers::Connect() {
     std::lock_guard lock(error_mutex_);
     last_error_.clear();
   }
-  log::Info("rabbitmq workers consuming",
-            {{"queues", static_cast<std::int64_t>(queues_.size())}});
+  log::Info("rabbitmq workers consuming", {{"queues", static_cast<std::int64_t>(queues_.size())}});
   return true;
 }
 
@@ -333,10 +333,13 @@ void TaskWorkers::Dispatch(QueueState& queue) {
     auto delivery = std::move(queue.pending.front());
     queue.pending.pop_front();
     delivery.received = now;
-    router::ServiceCall call{queue.worker->upstream, "POST", queue.worker->path, delivery.body,
-                             delivery.correlation_id.empty() ? delivery.message_id
-                                                             : delivery.correlation_id,
-                             queue.worker->timeout};
+    router::ServiceCall call{
+        queue.worker->upstream,
+        "POST",
+        queue.worker->path,
+        delivery.body,
+        delivery.correlation_id.empty() ? delivery.message_id : delivery.correlation_id,
+        queue.worker->timeout};
     call.headers = {{"X-Task-Id", delivery.message_id},
                     {"Idempotency-Key", delivery.message_id},
                     {"X-Task-Queue", queue.queue->name},
@@ -345,17 +348,17 @@ void TaskWorkers::Dispatch(QueueState& queue) {
     queue.metrics.running->Set(static_cast<double>(queue.running));
     outstanding_.fetch_add(1);
     const auto index = static_cast<std::size_t>(&queue - queues_.data());
-    services_.Call(std::move(call), [inbox = inbox_, generation = generation_, index,
-                                     delivery = std::move(delivery)](
-                                        router::ServiceCallResult result) mutable {
-      Completion completion;
-      completion.kind = Completion::Kind::kHandled;
-      completion.generation = generation;
-      completion.queue = index;
-      completion.delivery = std::move(delivery);
-      completion.result = std::move(result);
-      inbox->Push(std::move(completion));
-    });
+    services_.Call(std::move(call),
+                   [inbox = inbox_, generation = generation_, index,
+                    delivery = std::move(delivery)](router::ServiceCallResult result) mutable {
+                     Completion completion;
+                     completion.kind = Completion::Kind::kHandled;
+                     completion.generation = generation;
+                     completion.queue = index;
+                     completion.delivery = std::move(delivery);
+                     completion.result = std::move(result);
+                     inbox->Push(std::move(completion));
+                   });
   }
 }
 
@@ -376,13 +379,16 @@ bool TaskWorkers::ProcessCompletions() {
       Ack(queue, completion.delivery.tag);
       switch (completion.action) {
         case FailureDecision::Action::kRetry: queue.metrics.retried->Inc(); break;
-        case FailureDecision::Action::kDeadLetter: CountDeadLettered(queue, completion.reason); break;
+        case FailureDecision::Action::kDeadLetter:
+          CountDeadLettered(queue, completion.reason);
+          break;
         case FailureDecision::Action::kPark: queue.metrics.parked->Inc(); break;
       }
     } else {
       // The copy is not known to be stored: the original goes back and is tried again later.
       log::Warn("task copy not confirmed; delivery requeued",
-                {{"queue", queue.queue->name}, {"action", ActionName(completion.action)},
+                {{"queue", queue.queue->name},
+                 {"action", ActionName(completion.action)},
                  {"error", ToString(completion.outcome.kind)}});
       Requeue(queue, completion.delivery.tag);
       queue.paused_until = Clock::now() + queue.worker->pause_on_open;
@@ -405,7 +411,8 @@ void TaskWorkers::OnHandled(QueueState& queue, Delivery delivery,
     // Not the task's fault and not an attempt: hold it, and stop calling the handler.
     if (queue.paused_until == Clock::time_point{}) {
       log::Warn("task handler circuit open; queue paused",
-                {{"queue", queue.queue->name}, {"upstream", queue.worker->upstream},
+                {{"queue", queue.queue->name},
+                 {"upstream", queue.worker->upstream},
                  {"pause_ms", static_cast<std::int64_t>(queue.worker->pause_on_open.count())}});
     }
     queue.pending.push_front(std::move(delivery));
@@ -421,15 +428,16 @@ void TaskWorkers::OnHandled(QueueState& queue, Delivery delivery,
 void TaskWorkers::Fail(QueueState& queue, Delivery delivery, const std::string& error,
                        bool permanent) {
   auto decision = DecideFailure(*queue.worker, settings_.dead_letter, delivery.attempt, permanent);
-  log::Info("task failed",
-            {{"queue", queue.queue->name}, {"task_id", delivery.message_id},
-             {"correlation_id", delivery.correlation_id}, {"error", error},
-             {"retry_count", delivery.attempt.retry_count},
-             {"next", ActionName(decision.action)}});
+  log::Info("task failed", {{"queue", queue.queue->name},
+                            {"task_id", delivery.message_id},
+                            {"correlation_id", delivery.correlation_id},
+                            {"error", error},
+                            {"retry_count", delivery.attempt.retry_count},
+                            {"next", ActionName(decision.action)}});
   std::string reason = error == "unparseable" || error == "too_large" || error == "bad_headers"
                            ? error
-                       : permanent                                    ? "handler_rejected"
-                                                                      : "retries_exhausted";
+                       : permanent ? "handler_rejected"
+                                   : "retries_exhausted";
   SendOn(queue, std::move(delivery), decision, error, reason);
 }
 
@@ -441,8 +449,12 @@ void TaskWorkers::SendOn(QueueState& queue, Delivery delivery, FailureDecision d
     headers->CopyFrom(original);
   }
   headers->Set("x-retry-count", decision.retry_count);
-  OutgoingMessage message{"", "", std::move(delivery.body), delivery.message_id,
-                          delivery.correlation_id, delivery.priority};
+  OutgoingMessage message{"",
+                          "",
+                          std::move(delivery.body),
+                          delivery.message_id,
+                          delivery.correlation_id,
+                          delivery.priority};
   if (decision.action == FailureDecision::Action::kRetry) {
     headers->Set("x-last-error", error);
     auto delay_queue = DelayQueue(*queue.queue, decision.delay);
@@ -493,8 +505,7 @@ void TaskWorkers::CountDeadLettered(QueueState& queue, std::string_view reason) 
 }
 
 void TaskWorkers::Ack(QueueState& queue, std::uint64_t tag) {
-  Connection::CheckStatus(amqp_basic_ack(connection_->State(), queue.channel, tag, 0),
-                          "basic.ack");
+  Connection::CheckStatus(amqp_basic_ack(connection_->State(), queue.channel, tag, 0), "basic.ack");
 }
 
 void TaskWorkers::Requeue(QueueState& queue, std::uint64_t tag) {

@@ -35,7 +35,7 @@ class TaskWorkers {
   void Start();
   void BeginStop();  // no new handler calls; deliveries not started go back at close
   bool Idle() const { return outstanding_.load() == 0; }
-  void Stop();       // closes the connection: unacknowledged deliveries return to their queues
+  void Stop();  // closes the connection: unacknowledged deliveries return to their queues
 
   bool Connected() const { return connected_.load(); }
   std::string LastError() const;

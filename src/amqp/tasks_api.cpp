@@ -4,10 +4,10 @@
 #include <array>
 #include <limits>
 
-#include "nilecare/auth/bearer_auth.hpp"
 #include "nilecare/config/units.hpp"
 #include "nilecare/core/errors.hpp"
 #include "nilecare/core/json_limits.hpp"
+#include "nilecare/http/auth_failure_response.hpp"
 #include "nilecare/http/responses.hpp"
 #include "nilecare/observability/log.hpp"
 
@@ -23,11 +23,6 @@ constexpr auto kFullRetryAfter = std::chrono::seconds(1);
 constexpr std::size_t kMaxPayloadNesting = 32;
 constexpr std::array<std::string_view, 3> kFields = {"payload", "priority", "delay"};
 
-http::Response Invalid(const http::RequestContext& context, std::string_view field,
-                       std::string_view reason, std::string_view message) {
-  return http::ErrorResponse(context, Status::bad_request, ec::kValidationError, message,
-                             {{"field", field}, {"reason", reason}});
-}
 }  // namespace
 
 std::optional<std::chrono::milliseconds> ParseTaskDelay(const nlohmann::json& value) {
@@ -55,9 +50,11 @@ TasksApi::TasksApi(const config::RabbitMqSettings& settings, const config::JwtSe
                                    "POST /api/v1/tasks requests refused before publishing.")) {}
 
 void TasksApi::RegisterRoutes(http::Dispatcher& dispatcher) {
-  dispatcher.AddPattern("/api/v1/tasks/*", {http::Verb::post}, "/api/v1/tasks/{queue}",
-                        [this](http::RequestContext& context, http::Request& request,
-                               http::Responder respond) { Post(context, request, std::move(respond)); });
+  dispatcher.AddPattern(
+      "/api/v1/tasks/*", {http::Verb::post}, "/api/v1/tasks/{queue}",
+      [this](http::RequestContext& context, http::Request& request, http::Responder respond) {
+        Post(context, request, std::move(respond));
+      });
 }
 
 void TasksApi::Post(http::RequestContext& context, http::Request& request,
@@ -66,13 +63,15 @@ void TasksApi::Post(http::RequestContext& context, http::Request& request,
       auth::AuthenticateBearer(verifier_, http::BearerToken(request), settings_.publish_roles);
   if (auto* failure = std::get_if<auth::AuthFailure>(&authenticated)) {
     rejected_.Inc();
-    return respond(http::ErrorResponse(context, static_cast<Status>(failure->status),
-                                       failure->code, failure->message,
-                                       {{"reason", failure->reason}}));
+    return respond(http::AuthFailureResponse(context, *failure));
   }
   const auto reject = [&](http::Response response) {
     rejected_.Inc();
     respond(std::move(response));
+  };
+  const auto invalid = [&](std::string_view field, std::string_view reason,
+                           std::string_view message) {
+    reject(http::InvalidFieldResponse(context, field, reason, message));
   };
   const auto path = http::Dispatcher::SafePath(request.target());
   const std::string queue = path ? std::string(path->substr(kPrefix.size())) : std::string();
@@ -83,22 +82,20 @@ void TasksApi::Post(http::RequestContext& context, http::Request& request,
   const std::string& body = request.body();
   if (body.size() > settings_.max_task_bytes) {
     return reject(http::ErrorResponse(context, Status::payload_too_large, ec::kPayloadTooLarge,
-                                      "Task too large",
-                                      {{"max_bytes", settings_.max_task_bytes}}));
+                                      "Task too large", {{"max_bytes", settings_.max_task_bytes}}));
   }
   auto parsed = core::ParseBoundedJson(body, kMaxPayloadNesting);
   if (!parsed || !parsed->is_object()) {
-    return reject(Invalid(context, "body", "not_object", "Body must be a JSON object"));
+    return invalid("body", "not_object", "Body must be a JSON object");
   }
   for (const auto& [name, value] : parsed->items()) {
     if (std::find(kFields.begin(), kFields.end(), name) == kFields.end()) {
-      return reject(Invalid(context, name, "unknown_field",
-                            "Unknown field (allowed: payload, priority, delay)"));
+      return invalid(name, "unknown_field", "Unknown field (allowed: payload, priority, delay)");
     }
   }
   const auto payload = parsed->find("payload");
   if (payload == parsed->end() || !payload->is_object()) {
-    return reject(Invalid(context, "payload", "not_object", "payload must be a JSON object"));
+    return invalid("payload", "not_object", "payload must be a JSON object");
   }
   core::TaskRequest task;
   task.queue = queue;
@@ -107,71 +104,71 @@ void TasksApi::Post(http::RequestContext& context, http::Request& request,
   if (const auto it = parsed->find("priority"); it != parsed->end() && !it->is_null()) {
     if (!it->is_number_integer() || it->get<std::int64_t>() < 0 ||
         it->get<std::int64_t>() > settings_.max_priority) {
-      return reject(Invalid(context, "priority", "range",
-                            "priority must be an integer from 0 to " +
-                                std::to_string(settings_.max_priority)));
+      return invalid(
+          "priority", "range",
+          "priority must be an integer from 0 to " + std::to_string(settings_.max_priority));
     }
     task.priority = it->get<int>();
   }
   if (const auto it = parsed->find("delay"); it != parsed->end() && !it->is_null()) {
     const auto delay = ParseTaskDelay(*it);
     if (!delay || *delay > settings_.max_delay) {
-      return reject(Invalid(context, "delay", "format",
-                            "delay must be a duration such as \"30s\" or \"5m\", at most " +
-                                config::FormatDuration(settings_.max_delay)));
+      return invalid("delay", "format",
+                     "delay must be a duration such as \"30s\" or \"5m\", at most " +
+                         config::FormatDuration(settings_.max_delay));
     }
     task.delay = *delay;
   }
   task.body = payload->dump();
   if (task.body.size() > settings_.max_task_bytes) {
     return reject(http::ErrorResponse(context, Status::payload_too_large, ec::kPayloadTooLarge,
-                                      "Task too large",
-                                      {{"max_bytes", settings_.max_task_bytes}}));
+                                      "Task too large", {{"max_bytes", settings_.max_task_bytes}}));
   }
   const auto priority = task.priority;
   const auto delay = task.delay;
   in_flight_->fetch_add(1);
   // The context lives until `respond` runs; the callback copies what it logs.
-  tasks_.Enqueue(std::move(task), [context_copy = context, respond, in_flight = in_flight_,
-                                   queue, priority, delay,
-                                   rejected = &rejected_](core::TaskResult result) {
-    in_flight->fetch_sub(1);
-    using Outcome = core::TaskResult::Outcome;
-    if (result.Confirmed()) {
-      log::Info("task queued", {{"request_id", context_copy.request_id},
-                                {"correlation_id", context_copy.correlation_id},
-                                {"task_id", result.task_id}, {"queue", queue},
-                                {"delay_ms", static_cast<std::int64_t>(delay.count())}});
-      nlohmann::json data = {{"task_id", result.task_id}, {"queue", queue}};
-      if (priority >= 0) data["priority"] = priority;
-      if (delay.count() > 0) data["delay_ms"] = delay.count();
-      return respond(
-          http::SuccessResponse(context_copy, Status::accepted, "Task queued", std::move(data)));
-    }
-    rejected->Inc();
-    log::Warn("task not queued", {{"request_id", context_copy.request_id},
-                                  {"correlation_id", context_copy.correlation_id},
-                                  {"task_id", result.task_id}, {"queue", queue},
-                                  {"error", result.error}});
-    switch (result.outcome) {
-      case Outcome::kStopped:
-        return respond(http::RetryLaterResponse(context_copy, Status::service_unavailable,
-                                                ec::kShuttingDown, "Gateway shutting down",
-                                                kBrokerRetryAfter));
-      case Outcome::kFull:
-        return respond(http::RetryLaterResponse(context_copy, Status::service_unavailable,
-                                                ec::kBrokerUnavailable,
-                                                "Too many tasks waiting for the broker",
-                                                kFullRetryAfter));
-      case Outcome::kUnknownQueue:
-        return respond(http::ErrorResponse(context_copy, Status::not_found, ec::kNotFound,
-                                           "Unknown task queue", {{"queue", queue}}));
-      default:
-        return respond(http::RetryLaterResponse(
-            context_copy, Status::service_unavailable, ec::kBrokerUnavailable,
-            "Task broker unavailable; the task was not confirmed", kBrokerRetryAfter));
-    }
-  });
+  tasks_.Enqueue(
+      std::move(task), [context_copy = context, respond, in_flight = in_flight_, queue, priority,
+                        delay, rejected = &rejected_](core::TaskResult result) {
+        in_flight->fetch_sub(1);
+        using Outcome = core::TaskResult::Outcome;
+        if (result.Confirmed()) {
+          log::Info("task queued", {{"request_id", context_copy.request_id},
+                                    {"correlation_id", context_copy.correlation_id},
+                                    {"task_id", result.task_id},
+                                    {"queue", queue},
+                                    {"delay_ms", static_cast<std::int64_t>(delay.count())}});
+          nlohmann::json data = {{"task_id", result.task_id}, {"queue", queue}};
+          if (priority >= 0) data["priority"] = priority;
+          if (delay.count() > 0) data["delay_ms"] = delay.count();
+          return respond(http::SuccessResponse(context_copy, Status::accepted, "Task queued",
+                                               std::move(data)));
+        }
+        rejected->Inc();
+        log::Warn("task not queued", {{"request_id", context_copy.request_id},
+                                      {"correlation_id", context_copy.correlation_id},
+                                      {"task_id", result.task_id},
+                                      {"queue", queue},
+                                      {"error", result.error}});
+        switch (result.outcome) {
+          case Outcome::kStopped:
+            return respond(http::RetryLaterResponse(context_copy, Status::service_unavailable,
+                                                    ec::kShuttingDown, "Gateway shutting down",
+                                                    kBrokerRetryAfter));
+          case Outcome::kFull:
+            return respond(http::RetryLaterResponse(
+                context_copy, Status::service_unavailable, ec::kBrokerUnavailable,
+                "Too many tasks waiting for the broker", kFullRetryAfter));
+          case Outcome::kUnknownQueue:
+            return respond(http::ErrorResponse(context_copy, Status::not_found, ec::kNotFound,
+                                               "Unknown task queue", {{"queue", queue}}));
+          default:
+            return respond(http::RetryLaterResponse(
+                context_copy, Status::service_unavailable, ec::kBrokerUnavailable,
+                "Task broker unavailable; the task was not confirmed", kBrokerRetryAfter));
+        }
+      });
 }
 
 }  // namespace nilecare::amqp

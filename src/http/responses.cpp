@@ -1,5 +1,7 @@
 #include "nilecare/http/responses.hpp"
 
+#include "nilecare/core/errors.hpp"
+
 #include <nlohmann/json.hpp>
 
 namespace nilecare::http {
@@ -41,6 +43,12 @@ Response RetryLaterResponse(const RequestContext& context, Status status, std::s
   const auto seconds = (retry_after.count() + 999) / 1000;
   response.set(beast_http::field::retry_after, std::to_string(seconds < 1 ? 1 : seconds));
   return response;
+}
+
+Response InvalidFieldResponse(const RequestContext& context, std::string_view field,
+                              std::string_view reason, std::string_view message) {
+  return ErrorResponse(context, Status::bad_request, core::error_code::kValidationError, message,
+                       {{"field", field}, {"reason", reason}});
 }
 
 }  // namespace nilecare::http

@@ -2,10 +2,10 @@
 
 #include <algorithm>
 
-#include "nilecare/auth/bearer_auth.hpp"
 #include "nilecare/core/domain_event.hpp"
 #include "nilecare/core/errors.hpp"
 #include "nilecare/core/json_limits.hpp"
+#include "nilecare/http/auth_failure_response.hpp"
 #include "nilecare/http/responses.hpp"
 #include "nilecare/observability/log.hpp"
 
@@ -21,16 +21,10 @@ constexpr auto kQueueFullRetryAfter = std::chrono::seconds(1);
 constexpr std::array<std::string_view, 4> kFields = {"event_type", "data", "metadata", "key"};
 
 bool IsHex(std::string_view text) {
-  return std::all_of(text.begin(), text.end(), [](char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-  });
+  return std::all_of(text.begin(), text.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
-http::Response Invalid(const http::RequestContext& context, std::string_view field,
-                       std::string_view reason, std::string_view message) {
-  return http::ErrorResponse(context, Status::bad_request, ec::kValidationError, message,
-                             {{"field", field}, {"reason", reason}});
-}
 }  // namespace
 
 bool IsValidTraceparent(std::string_view value) {
@@ -51,9 +45,11 @@ EventsApi::EventsApi(const config::KafkaSettings& settings, const config::JwtSet
                                    "POST /api/v1/events requests refused before producing.")) {}
 
 void EventsApi::RegisterRoutes(http::Dispatcher& dispatcher) {
-  dispatcher.AddExact("/api/v1/events", {http::Verb::post}, "/api/v1/events",
-                      [this](http::RequestContext& context, http::Request& request,
-                             http::Responder respond) { Post(context, request, std::move(respond)); });
+  dispatcher.AddExact(
+      "/api/v1/events", {http::Verb::post}, "/api/v1/events",
+      [this](http::RequestContext& context, http::Request& request, http::Responder respond) {
+        Post(context, request, std::move(respond));
+      });
 }
 
 void EventsApi::Post(http::RequestContext& context, http::Request& request,
@@ -62,55 +58,56 @@ void EventsApi::Post(http::RequestContext& context, http::Request& request,
       auth::AuthenticateBearer(verifier_, http::BearerToken(request), settings_.publish_roles);
   if (auto* failure = std::get_if<auth::AuthFailure>(&authenticated)) {
     rejected_.Inc();
-    return respond(http::ErrorResponse(context, static_cast<Status>(failure->status),
-                                       failure->code, failure->message,
-                                       {{"reason", failure->reason}}));
+    return respond(http::AuthFailureResponse(context, *failure));
   }
   const auto& claims = std::get<auth::Claims>(authenticated);
   const auto reject = [&](http::Response response) {
     rejected_.Inc();
     respond(std::move(response));
   };
+  const auto invalid = [&](std::string_view field, std::string_view reason,
+                           std::string_view message) {
+    reject(http::InvalidFieldResponse(context, field, reason, message));
+  };
 
   const std::string& body = request.body();
   if (body.size() > settings_.producer.max_event_bytes) {
-    return reject(http::ErrorResponse(
-        context, Status::payload_too_large, ec::kPayloadTooLarge, "Event too large",
-        {{"max_bytes", settings_.producer.max_event_bytes}}));
+    return reject(http::ErrorResponse(context, Status::payload_too_large, ec::kPayloadTooLarge,
+                                      "Event too large",
+                                      {{"max_bytes", settings_.producer.max_event_bytes}}));
   }
   auto parsed = core::ParseBoundedJson(body, core::kMaxEventNesting);
   if (!parsed || !parsed->is_object()) {
-    return reject(Invalid(context, "body", "not_object", "Body must be a JSON object"));
+    return invalid("body", "not_object", "Body must be a JSON object");
   }
   for (const auto& [name, value] : parsed->items()) {
     if (std::find(kFields.begin(), kFields.end(), name) == kFields.end()) {
-      return reject(Invalid(context, name, "unknown_field",
-                            "Unknown field (allowed: event_type, data, metadata, key)"));
+      return invalid(name, "unknown_field",
+                     "Unknown field (allowed: event_type, data, metadata, key)");
     }
   }
   const auto type = parsed->find("event_type");
   if (type == parsed->end() || !type->is_string()) {
-    return reject(Invalid(context, "event_type", "required", "event_type is required"));
+    return invalid("event_type", "required", "event_type is required");
   }
   const auto& event_type = type->get_ref<const std::string&>();
   if (!core::IsValidEventType(event_type)) {
-    return reject(Invalid(context, "event_type", "format",
-                          "event_type must be <entity>.<action> in lower case, e.g. "
-                          "appointment.scheduled"));
+    return invalid("event_type", "format",
+                   "event_type must be <entity>.<action> in lower case, e.g. "
+                   "appointment.scheduled");
   }
   const auto topic = settings_.topics.find(std::string(core::EventEntity(event_type)));
   if (topic == settings_.topics.end()) {
-    return reject(Invalid(context, "event_type", "unknown_entity",
-                          "Unknown entity: no topic is configured for it"));
+    return invalid("event_type", "unknown_entity", "Unknown entity: no topic is configured for it");
   }
   const auto data = parsed->find("data");
   if (data == parsed->end() || !data->is_object()) {
-    return reject(Invalid(context, "data", "not_object", "data must be a JSON object"));
+    return invalid("data", "not_object", "data must be a JSON object");
   }
   std::optional<nlohmann::json> metadata;
   if (const auto it = parsed->find("metadata"); it != parsed->end() && !it->is_null()) {
     if (!it->is_object()) {
-      return reject(Invalid(context, "metadata", "not_object", "metadata must be a JSON object"));
+      return invalid("metadata", "not_object", "metadata must be a JSON object");
     }
     metadata = std::move(*it);
   }
@@ -118,7 +115,7 @@ void EventsApi::Post(http::RequestContext& context, http::Request& request,
   if (const auto it = parsed->find("key"); it != parsed->end() && !it->is_null()) {
     if (!it->is_string() || it->get_ref<const std::string&>().empty() ||
         it->get_ref<const std::string&>().size() > kMaxKeyLength) {
-      return reject(Invalid(context, "key", "format", "key must be a string of 1-256 characters"));
+      return invalid("key", "format", "key must be a string of 1-256 characters");
     }
     key = it->get<std::string>();
   }
@@ -140,7 +137,8 @@ void EventsApi::Post(http::RequestContext& context, http::Request& request,
     if (report.Delivered()) {
       log::Info("event published", {{"request_id", context_copy.request_id},
                                     {"correlation_id", context_copy.correlation_id},
-                                    {"event_id", event_id}, {"event_type", event_type},
+                                    {"event_id", event_id},
+                                    {"event_type", event_type},
                                     {"topic", topic_name},
                                     {"partition", static_cast<std::int64_t>(report.partition)},
                                     {"offset", static_cast<std::int64_t>(report.offset)}});
@@ -152,32 +150,30 @@ void EventsApi::Post(http::RequestContext& context, http::Request& request,
     }
     log::Warn("event not published", {{"request_id", context_copy.request_id},
                                       {"correlation_id", context_copy.correlation_id},
-                                      {"event_id", event_id}, {"event_type", event_type},
+                                      {"event_id", event_id},
+                                      {"event_type", event_type},
                                       {"error", report.error}});
     if (report.outcome == DeliveryReport::Outcome::kStopped) {
       return respond(http::RetryLaterResponse(context_copy, Status::service_unavailable,
                                               ec::kShuttingDown, "Gateway shutting down",
                                               kBrokerRetryAfter));
     }
-    respond(http::RetryLaterResponse(context_copy, Status::service_unavailable,
-                                     ec::kBrokerUnavailable,
-                                     "Event broker unavailable; the event was not published",
-                                     kBrokerRetryAfter));
+    respond(http::RetryLaterResponse(
+        context_copy, Status::service_unavailable, ec::kBrokerUnavailable,
+        "Event broker unavailable; the event was not published", kBrokerRetryAfter));
   };
   const auto queued = producer_.Produce(std::move(record), on_delivery);
   if (queued == EnqueueResult::kQueued) return;
   in_flight_->fetch_sub(1);
   rejected_.Inc();
   if (queued == EnqueueResult::kQueueFull) {
-    return respond(http::RetryLaterResponse(context, Status::service_unavailable,
-                                            ec::kBrokerUnavailable,
-                                            "Too many events waiting for the broker",
-                                            kQueueFullRetryAfter));
+    return respond(
+        http::RetryLaterResponse(context, Status::service_unavailable, ec::kBrokerUnavailable,
+                                 "Too many events waiting for the broker", kQueueFullRetryAfter));
   }
   if (queued == EnqueueResult::kStopped) {
-    return respond(http::RetryLaterResponse(context, Status::service_unavailable,
-                                            ec::kShuttingDown, "Gateway shutting down",
-                                            kBrokerRetryAfter));
+    return respond(http::RetryLaterResponse(context, Status::service_unavailable, ec::kShuttingDown,
+                                            "Gateway shutting down", kBrokerRetryAfter));
   }
   respond(http::RetryLaterResponse(context, Status::service_unavailable, ec::kBrokerUnavailable,
                                    "Event broker unavailable; the event was not published",

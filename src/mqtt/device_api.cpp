@@ -1,6 +1,6 @@
 #include "device_api.hpp"
 
-#include "nilecare/auth/bearer_auth.hpp"
+#include "nilecare/http/auth_failure_response.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -132,8 +132,7 @@ bool DeviceApi::Authenticate(http::RequestContext& context, const http::Request&
                              http::Responder& respond) {
   auto result = auth::AuthenticateBearer(verifier_, http::BearerToken(request), roles);
   if (auto* failure = std::get_if<auth::AuthFailure>(&result)) {
-    respond(http::ErrorResponse(context, static_cast<Status>(failure->status), failure->code,
-                                failure->message, {{"reason", failure->reason}}));
+    respond(http::AuthFailureResponse(context, *failure));
     return false;
   }
   auto& claims = std::get<auth::Claims>(result);

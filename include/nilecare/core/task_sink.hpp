@@ -10,15 +10,15 @@
 namespace nilecare::core {
 
 struct TaskRequest {
-  std::string queue;           // a configured work queue, e.g. sms.urgent
-  std::string body;            // JSON
-  int priority{-1};            // -1 = the queue's default
+  std::string queue;  // a configured work queue, e.g. sms.urgent
+  std::string body;   // JSON
+  int priority{-1};   // -1 = the queue's default
   std::chrono::milliseconds delay{0};
   // Handlers deduplicate by it: callers that may enqueue the same task again (a redelivered
   // event) derive it from their input. Empty = a new UUID.
   std::string task_id{};
   std::string correlation_id{};
-  std::string source{};        // x-task-source header: api, event, alert
+  std::string source{};  // x-task-source header: api, event, alert
 };
 
 struct TaskResult {
