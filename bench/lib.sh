@@ -103,6 +103,8 @@ now() { echo "$EPOCHREALTIME"; }
 secs_between() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }  # T0 T1 (now)
 # fmt_int N: N with thousands separators; "-" for "-" or nothing.
 fmt_int() { if [[ $1 == - || -z $1 ]]; then echo -; else printf "%'d" "${1%.*}" 2>/dev/null || echo "$1"; fi; }
+# fmt_ms V: V with two decimals; "-" for "-" or nothing.
+fmt_ms() { if [[ $1 == - || -z $1 ]]; then echo -; else awk -v v="$1" 'BEGIN { printf "%.2f", v }'; fi; }
 
 # fail_with_logs SCRIPT MESSAGE LOG...: "SCRIPT: MESSAGE" and the last 15 lines of every
 # non-empty LOG to stderr, then exit 1.

@@ -11,8 +11,9 @@
 #                       gateway's properties (the baseline); gateway = amqp::TaskPublisher (its
 #                       thread and connection, max_in_flight --window) with what
 #                       TaskQueues::Enqueue builds per task (new task id, headers table, body).
-#                       Then both paced at --paced-rate for the confirm latency below
-#                       saturation. A fresh queue per run, which must then hold exactly the
+#                       Then both with a window of the first --connections (what (b) can keep
+#                       unconfirmed) and paced at --paced-rate (confirm latency below
+#                       saturation). A fresh queue per run, which must then hold exactly the
 #                       confirmed tasks, deleted afterwards. Target: >= 10,000 confirmed tasks/s.
 #   (b) HTTP path       POST /api/v1/tasks/bench.http (HS256 JWT, {"payload": ~--size bytes},
 #                       202 once the broker confirmed) from wrk at each --connections; baseline:
@@ -27,23 +28,25 @@
 #                       (handler_url -> nginx) per --workers PREFETCH:CONCURRENCY setting;
 #                       nilecare_tasks_acked_total{queue} scraped from /metrics every 50 ms,
 #                       the clock runs from the first scrape with an ack to the last ack.
-#   (d) latency         --paced-rate tasks/s for --paced-seconds, each carrying its send time,
-#                       to a small Node handler (bench/node/task_handler.mjs) that records
-#                       publish -> handler: raw publisher + the plain consumer POSTing
-#                       (baseline); TaskPublisher + a gateway worker; POST /api/v1/tasks from
-#                       the handler's own process + a gateway worker (client -> handler).
-#                       Worker settings: the first of --workers.
+#   (d) latency         --paced-rate tasks/s for --paced-seconds (after a 0.5 s warm-up whose
+#                       tasks are not sampled), each carrying its send time, to a small Node
+#                       handler (bench/node/task_handler.mjs) that records publish -> handler:
+#                       raw publisher + the plain consumer POSTing (baseline); TaskPublisher + a
+#                       gateway worker; POST /api/v1/tasks from the handler's own process + a
+#                       gateway worker (client -> handler). Worker settings: the first of
+#                       --workers.
 #
 #   bench/tasks.sh [--build-dir build] [--no-build] [--tasks 100000] [--size 1024]
-#                  [--window 10000] [--duration 8] [--connections 64] [--drain-tasks 50000]
+#                  [--window 10000] [--duration 8] [--connections 64,256] [--drain-tasks 50000]
 #                  [--workers 50:32,200:64] [--paced-rate 2000] [--paced-seconds 3]
 #                  [--parts a,b,c,d]
 #
 # The build dir is --build-dir, else $NILECARE_BUILD_DIR, else build. Default run: about
-# 3 minutes (RabbitMQ takes 5-10 s to start). The load generators (nilecare-amqp-bench, wrk,
-# Node) and the servers (RabbitMQ, gateway, nginx) share this machine's cores; CPU columns say
-# who used what. No timing is asserted. Exit 1 when a step failed or tasks were lost (not
-# confirmed, not in the queue, not acked, not handled); the tables are printed anyway.
+# 2 minutes on 2 cores (RabbitMQ takes ~5 s to start, ~3 s to stop). The load generators
+# (nilecare-amqp-bench, wrk, Node) and the servers (RabbitMQ, gateway, nginx) share this
+# machine's cores; CPU columns say who used what. No timing is asserted. Exit 1 when a step
+# failed or tasks were lost (not confirmed, not in the queue, not acked, not handled); the
+# tables are printed anyway.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -57,7 +60,7 @@ tasks=100000
 size=1024
 window=10000
 duration=8
-connections=64
+connections=64,256
 drain_tasks=50000
 workers=50:32,200:64
 paced_rate=2000
@@ -77,7 +80,7 @@ while (($#)); do
     --paced-rate) paced_rate=$2; shift ;;
     --paced-seconds) paced_seconds=$2; shift ;;
     --parts) parts=$2; shift ;;
-    -h|--help) sed -n '2,48p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,49p' "$0"; exit 0 ;;
     *) echo "tasks.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -155,19 +158,22 @@ bench_tool() {
   R[$name.others]=$(awk -v m="${R[$name.machine]}" -v a="${R[$name.broker_cpu]}" -v b="${R[$name.tool_cpu]}" \
     'BEGIN { v = m - a - b; printf "%.0f", (v > 0 ? v : 0) }')
 }
-# queue_op QUEUE [--purge|--delete] -> "messages consumers" (before the purge/delete).
+# queue_op QUEUE [--purge|--delete]: $q_messages, the ready messages of the queue (before the
+# purge or delete).
 queue_op() {
   local out
-  out=$("$bench_bin" queue --broker "$broker" --queue "$@") || fail "nilecare-amqp-bench queue $*: $out"
-  awk '/^RESULT/ { for (i = 2; i <= NF; ++i) { split($i, kv, "="); v[kv[1]] = kv[2] } print v["messages"], v["consumers"] }' <<<"$out"
+  out=$("$bench_bin" queue --broker "$broker" --queue "$@" 2>&1) || fail "nilecare-amqp-bench queue $*: $out"
+  read -r q_messages _ < <(awk '/^RESULT/ { for (i = 2; i <= NF; ++i) { split($i, kv, "="); v[kv[1]] = kv[2] }
+                                            print v["messages"] }' <<<"$out")
 }
 # wait_consumer QUEUE: until QUEUE has a consumer (at most 20 s).
 wait_consumer() {
   local deadline=$((SECONDS + 20)) consumers
   while :; do
+    # The queue may not exist yet: no line, consumers 0.
     read -r _ consumers < <("$bench_bin" queue --broker "$broker" --queue "$1" 2>/dev/null |
-      awk '/^RESULT/ { for (i = 2; i <= NF; ++i) { split($i, kv, "="); v[kv[1]] = kv[2] } print v["messages"], v["consumers"] }' ||
-      true)
+      awk '/^RESULT/ { for (i = 2; i <= NF; ++i) { split($i, kv, "="); v[kv[1]] = kv[2] } print v["messages"], v["consumers"] }') ||
+      consumers=0
     [[ ${consumers:-0} -ge 1 ]] && return 0
     ((SECONDS < deadline)) || fail "nobody consumes $1 after 20 s"
     sleep 0.1
@@ -268,6 +274,9 @@ if part a; then
   paced_tasks=$((paced_rate * paced_seconds))
   run_publish raw "raw rabbitmq-c, max" --mode raw --tasks "$tasks"
   run_publish gw "gateway TaskPublisher, max" --mode gateway --tasks "$tasks"
+  small=${conn_list[0]}
+  run_publish raw_w "raw rabbitmq-c, $small unconfirmed" --mode raw --tasks $((tasks / 4)) --window "$small"
+  run_publish gw_w "gateway TaskPublisher, $small unconfirmed" --mode gateway --tasks $((tasks / 4)) --window "$small"
   run_publish raw_paced "raw rabbitmq-c, $paced_rate/s" --mode raw --tasks "$paced_tasks" --rate "$paced_rate"
   run_publish gw_paced "gateway TaskPublisher, $paced_rate/s" --mode gateway --tasks "$paced_tasks" --rate "$paced_rate"
 fi
@@ -301,7 +310,7 @@ LUA
       else
         url="$gw_url/api/v1/tasks/bench.http"
         sleep 0.5  # the warm-up's (or last run's) publishes confirmed
-        queue_op bench.http --purge >/dev/null
+        queue_op bench.http --purge
         m0=$(scrape)
         s0=$(ticks "$gw_pid")
       fi
@@ -323,8 +332,8 @@ LUA
           $(metric nilecare_tasks_confirmed_total 'queue="bench.http"' <<<"$m0")))
         R[$name.not_confirmed]=$(($(awk '$1 ~ /^nilecare_tasks_publish_failed_total/ { v += $2 } END { printf "%.0f", v + 0 }' <<<"$m1") -
           $(awk '$1 ~ /^nilecare_tasks_publish_failed_total/ { v += $2 } END { printf "%.0f", v + 0 }' <<<"$m0")))
-        read -r queued _ < <(queue_op bench.http --purge)
-        R[$name.queued]=$queued
+        queue_op bench.http --purge
+        R[$name.queued]=$q_messages
         if ((non2xx > 0 || sock > 0 || R[$name.not_confirmed] > 0 || R[$name.queued] != R[$name.confirmed] ||
              R[$name.confirmed] < req - non2xx)); then
           failures+=("HTTP $name: $non2xx non-2xx, $sock socket errors, ${R[$name.not_confirmed]} not confirmed (metrics), ${R[$name.confirmed]} confirmed, ${R[$name.queued]} in the queue, $req requests")
@@ -348,10 +357,9 @@ fill() {  # QUEUE: --drain-tasks tasks in it, through the raw publisher
   R[fill.rate]=${R[fill-$1.rate]}
 }
 check_drained() {  # NAME QUEUE: nothing left in the queue (deleted)
-  local left
-  read -r left _ < <(queue_op "$2" --delete)
-  R[$1.left]=$left
-  ((left == 0)) || failures+=("worker path $1: $left tasks left in $2")
+  queue_op "$2" --delete
+  R[$1.left]=$q_messages
+  ((q_messages == 0)) || failures+=("worker path $1: $q_messages tasks left in $2")
 }
 run_consumer() {  # NAME DESCRIPTION PREFETCH [CONCURRENCY (POST to nginx)]
   local name=$1 queue=bench.drain.$1 args=(--prefetch "$3")
@@ -438,10 +446,12 @@ fi
 lat_rows=()
 declare -A L_DESC
 paced_tasks=$((paced_rate * paced_seconds))
+warm_tasks=$(((paced_rate + 1) / 2))      # 0.5 s, not sampled
+lat_tasks=$((warm_tasks + paced_tasks))   # sent, and expected by the handler
 start_handler() {  # NAME [POSTER ARGS...]: bench/node/task_handler.mjs on $handler_port
   local name=$1
   shift
-  node bench/node/task_handler.mjs --port "$handler_port" --expect "$paced_tasks" --timeout 60 \
+  node bench/node/task_handler.mjs --port "$handler_port" --expect "$lat_tasks" --skip "$warm_tasks" --timeout 60 \
     --label "$name" --out "$work/handler-$name.json" "$@" >"$work/handler-$name.out" 2>"$work/handler-$name.err" &
   handler_pid=$!
   pids+=("$handler_pid")
@@ -452,7 +462,7 @@ finish_handler() {  # NAME: its result
   wait "$handler_pid" || status=$?
   kv "$1" "$(grep '^RESULT ' "$work/handler-$1.out" || true)"
   if ((status != 0)); then
-    failures+=("latency $1: the handler got $(get "$1.distinct") of $paced_tasks tasks ($(get "$1.post_failed") POSTs failed: $(grep -o '"first_post_error": *"[^"]*"' "$work/handler-$1.json" 2>/dev/null || echo none))")
+    failures+=("latency $1: the handler got $(get "$1.distinct") of $lat_tasks tasks ($(get "$1.post_failed") POSTs failed: $(grep -o '"first_post_error": *"[^"]*"' "$work/handler-$1.json" 2>/dev/null || echo none))")
   fi
   [[ $(get "$1.duplicates") == 0 ]] || failures+=("latency $1: $(get "$1.duplicates") tasks handled twice")
 }
@@ -463,17 +473,17 @@ if part d; then
   name=lat-raw; lat_rows+=("$name"); L_DESC[$name]="raw publish -> rabbitmq-c consumer POST"
   say "latency: ${L_DESC[$name]}"
   start_handler "$name"
-  "$bench_bin" consume --broker "$broker" --queue bench.lat.raw --tasks "$paced_tasks" --prefetch "$lat_prefetch" \
+  "$bench_bin" consume --broker "$broker" --queue bench.lat.raw --tasks "$lat_tasks" --prefetch "$lat_prefetch" \
     --post "$handler_url" --http-concurrency "$lat_concurrency" --timeout 60 --label lat-consumer \
     >"$work/lat-consumer.out" 2>&1 &
   consumer_pid=$!
   pids+=("$consumer_pid")
   wait_consumer bench.lat.raw
-  bench_tool "$name-pub" publish --mode raw --queue bench.lat.raw --tasks "$paced_tasks" --rate "$paced_rate" --stamp
-  [[ ${R[$name-pub.status]} == 0 ]] || failures+=("latency $name: $(get "$name-pub.confirmed") of $paced_tasks confirmed")
+  bench_tool "$name-pub" publish --mode raw --queue bench.lat.raw --tasks "$lat_tasks" --rate "$paced_rate" --stamp
+  [[ ${R[$name-pub.status]} == 0 ]] || failures+=("latency $name: $(get "$name-pub.confirmed") of $lat_tasks confirmed")
   finish_handler "$name"
-  wait "$consumer_pid" || failures+=("latency $name: the consumer acked $(grep -o 'acked=[0-9]*' "$work/lat-consumer.out" || echo '?') of $paced_tasks")
-  queue_op bench.lat.raw --delete >/dev/null
+  wait "$consumer_pid" || failures+=("latency $name: the consumer acked $(grep -o 'acked=[0-9]*' "$work/lat-consumer.out" || echo '?') of $lat_tasks")
+  queue_op bench.lat.raw --delete
 
   name=lat-gw; lat_rows+=("$name"); L_DESC[$name]="TaskPublisher -> gateway worker"
   say "latency: ${L_DESC[$name]}"
@@ -481,11 +491,11 @@ if part d; then
   start_gateway "$name"
   wait_consumer bench.lat.gw
   start_handler "$name"
-  bench_tool "$name-pub" publish --mode gateway --queue bench.lat.gw --tasks "$paced_tasks" --rate "$paced_rate" --stamp
-  [[ ${R[$name-pub.status]} == 0 ]] || failures+=("latency $name: $(get "$name-pub.confirmed") of $paced_tasks confirmed")
+  bench_tool "$name-pub" publish --mode gateway --queue bench.lat.gw --tasks "$lat_tasks" --rate "$paced_rate" --stamp
+  [[ ${R[$name-pub.status]} == 0 ]] || failures+=("latency $name: $(get "$name-pub.confirmed") of $lat_tasks confirmed")
   finish_handler "$name"
   stop_gateway
-  queue_op bench.lat.gw --delete >/dev/null
+  queue_op bench.lat.gw --delete
 
   name=lat-http; lat_rows+=("$name"); L_DESC[$name]="POST /api/v1/tasks -> gateway worker"
   say "latency: ${L_DESC[$name]}"
@@ -493,10 +503,10 @@ if part d; then
   start_gateway "$name"
   wait_consumer bench.lat.http
   start_handler "$name" --post-url "$gw_url/api/v1/tasks/bench.lat.http" --rate "$paced_rate" \
-    --count "$paced_tasks" --size "$size" --connections 64
+    --count "$lat_tasks" --size "$size" --connections 64
   finish_handler "$name"
   stop_gateway
-  queue_op bench.lat.http --delete >/dev/null
+  queue_op bench.lat.http --delete
 fi
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -508,17 +518,17 @@ echo "$size B JSON bodies, durable queues with x-max-priority 10 (the gateway's 
 echo "Load generators and servers share the $(nproc) cores; CPU columns are % of one core."
 if part a; then
   echo
-  f1='| %-34s | %7s | %6s | %8s | %6s | %8s | %8s | %8s | %8s | %6s | %6s |'
+  f1='| %-38s | %7s | %6s | %8s | %6s | %8s | %8s | %8s | %8s | %6s | %6s |'
   h=$(row "$f1" "publisher path" tasks failed "tasks/s" "x raw" "p50 ms" "p99 ms" "max ms" "us/task" broker others)
-  echo "(a) Publisher path: nilecare-amqp-bench publish, at most $(fmt_int "$window") unconfirmed; confirm latency ="
+  echo "(a) Publisher path: nilecare-amqp-bench publish, at most $(fmt_int "$window") unconfirmed (unless said); confirm latency ="
   echo "    publish call -> broker ack (basic.ack, multiple); every confirmed task found in its queue."
   echo "$h"; sep "$h"
   for name in "${publish_rows[@]}"; do
-    base=raw
-    [[ $name == *_paced ]] && base=raw_paced
+    base=raw  # the raw row of the same load: raw, raw_w, raw_paced
+    [[ $name == *_* ]] && base=raw_${name#*_}
     row "$f1" "${P_DESC[$name]}" "$(fmt_int "$(get "$name.tasks")")" "$(get "$name.failed")" \
       "$(fmt_int "$(get "$name.rate")")" "$(ratio "$(get "$name.rate")" "$(get "$base.rate")")" \
-      "$(get "$name.p50_ms")" "$(get "$name.p99_ms")" "$(get "$name.max_ms")" \
+      "$(fmt_ms "$(get "$name.p50_ms")")" "$(fmt_ms "$(get "$name.p99_ms")")" "$(fmt_ms "$(get "$name.max_ms")")" \
       "$(get "$name.cpu_us_per_task")" "$(get "$name.broker_cpu")" "$(get "$name.others")"
   done
   echo
@@ -550,6 +560,15 @@ if part b; then
   echo "requests: completed by wrk. confirmed: nilecare_tasks_confirmed_total delta (includes requests still in"
   echo "flight when wrk stopped); queued: messages found in the queue afterwards (must equal confirmed)."
   echo "server/broker: CPU of the gateway (or the nginx workers) and of RabbitMQ; wrk's own is not shown."
+  echo "Each connection waits for its confirm: at C connections at most C tasks are unconfirmed (compare"
+  echo "(a)'s rows with that window)."
+  best=0
+  for name in "${http_rows[@]}"; do
+    [[ $name == gateway-* ]] && best=$(awk -v a="$best" -v b="$(get "$name.rps")" 'BEGIN { print (b + 0 > a + 0 ? b : a) }')
+  done
+  verdict="NOT met"
+  awk -v r="$best" 'BEGIN { exit !(r + 0 >= 10000) }' && verdict=met
+  echo "Target >= 10,000 confirmed tasks/s through POST /api/v1/tasks: best $(fmt_int "$best") req/s -> $verdict."
 fi
 if part c; then
   echo
@@ -576,20 +595,20 @@ if part c; then
 fi
 if part d; then
   echo
-  f4='| %-40s | %6s | %8s | %5s | %8s | %8s | %8s | %8s | %8s | %12s |'
-  h=$(row "$f4" "publish -> handler (paced)" "tasks" "handled" "dupl." "p50 ms" "p99 ms" "max ms" "x raw p50" "x raw p99" "confirm p50/p99")
-  echo "(d) Publish -> handler latency: $(fmt_int "$paced_rate") tasks/s for ${paced_seconds}s, handler bench/node/task_handler.mjs"
-  echo "    (Node, 200 '{}'): its clock at receipt - sent_at_us in the task (stamped at publish, or before the POST)."
-  echo "    Consumers: prefetch $lat_prefetch, $lat_concurrency handler calls at once."
+  f4='| %-40s | %7s | %7s | %5s | %7s | %7s | %7s | %9s | %9s | %15s |'
+  h=$(row "$f4" "publish -> handler (paced)" "handled" "sampled" "dupl." "p50 ms" "p99 ms" "max ms" "x raw p50" "x raw p99" "confirm p50/p99")
+  echo "(d) Publish -> handler latency: $(fmt_int "$paced_rate") tasks/s, 0.5 s warm-up then ${paced_seconds}s sampled; handler"
+  echo "    bench/node/task_handler.mjs (Node, 200 '{}'): its clock at receipt - sent_at_us in the task (stamped at"
+  echo "    publish, or before the POST). Consumers: prefetch $lat_prefetch, $lat_concurrency handler calls at once."
   echo "$h"; sep "$h"
   for name in "${lat_rows[@]}"; do
     if [[ $name == lat-http ]]; then
-      confirm="$(get "$name.post_p50_ms")/$(get "$name.post_p99_ms")"
+      confirm="$(fmt_ms "$(get "$name.post_p50_ms")")/$(fmt_ms "$(get "$name.post_p99_ms")")"
     else
-      confirm="$(get "$name-pub.p50_ms")/$(get "$name-pub.p99_ms")"
+      confirm="$(fmt_ms "$(get "$name-pub.p50_ms")")/$(fmt_ms "$(get "$name-pub.p99_ms")")"
     fi
-    row "$f4" "${L_DESC[$name]}" "$(fmt_int "$paced_tasks")" "$(fmt_int "$(get "$name.distinct")")" "$(get "$name.duplicates")" \
-      "$(get "$name.p50_ms")" "$(get "$name.p99_ms")" "$(get "$name.max_ms")" \
+    row "$f4" "${L_DESC[$name]}" "$(fmt_int "$(get "$name.distinct")")" "$(fmt_int "$(get "$name.samples")")" "$(get "$name.duplicates")" \
+      "$(fmt_ms "$(get "$name.p50_ms")")" "$(fmt_ms "$(get "$name.p99_ms")")" "$(fmt_ms "$(get "$name.max_ms")")" \
       "$(ratio "$(get "$name.p50_ms")" "$(get lat-raw.p50_ms)")" "$(ratio "$(get "$name.p99_ms")" "$(get lat-raw.p99_ms)")" "$confirm"
   done
   echo

@@ -1,16 +1,16 @@
 // Task handler of bench/tasks.sh (part d, publish -> handler latency), optionally with a paced
 // task poster in the same process, so that both ends read one clock.
 //
-//   node task_handler.mjs --expect N [--port 0] [--timeout 60] [--settle-ms 300] [--label L]
-//        [--out result.json]
+//   node task_handler.mjs --expect N [--skip 0] [--port 0] [--timeout 60] [--settle-ms 300]
+//        [--label L] [--out result.json]
 //        [--post-url http://127.0.0.1:GW/api/v1/tasks/Q --rate 2000 --count N --size 1024
 //         --connections 64]
 //
 // Handler: answers every POST 200 '{}' (keep-alive). A JSON body with a positive sent_at_us
 // (epoch µs when the task was published: nilecare-amqp-bench publish --stamp, or the poster
-// below) gives one publish -> handler latency sample (nowUs() - sent_at_us); its seq tells
-// duplicates (at-least-once: a task handled twice). It prints `READY port=P` on stdout once
-// listening.
+// below) gives one publish -> handler latency sample (nowUs() - sent_at_us), unless its seq
+// is below --skip (the warm-up: new connections, JIT); seq also tells duplicates
+// (at-least-once: a task handled twice). It prints `READY port=P` on stdout once listening.
 // Poster (--post-url): --count tasks POSTed at --rate per second as
 // {"payload":{"seq":i,"sent_at_us":<now>,"patient_id":"PAT-bench-<i % 1000>","pad":"x..."}}
 // (payload about --size bytes), over at most --connections keep-alive connections, with an
@@ -27,6 +27,7 @@ import { mintToken, nowUs, parseOptions, processUsage, settle, writeResult } fro
 
 const opts = parseOptions({
   expect: 0,
+  skip: 0,
   port: 0,
   timeout: 60,
   "settle-ms": 300,
@@ -71,8 +72,8 @@ const server = http.createServer((req, res) => {
     ++received;
     if (!firstUs) firstUs = at;
     lastUs = at;
-    if (body && body.sent_at_us > 0) latencies.push(at - body.sent_at_us);
-    else ++unstamped;
+    if (!(body && body.sent_at_us > 0)) ++unstamped;
+    else if (!(body.seq < opts.skip)) latencies.push(at - body.sent_at_us);
     const seq = body?.seq;
     if (seen.has(seq)) ++duplicates;
     else seen.add(seq);
@@ -152,6 +153,8 @@ const spanS = lastUs > firstUs ? (lastUs - firstUs) / 1e6 : 0;
 const result = {
   label: opts.label,
   expect: opts.expect,
+  skip: opts.skip,
+  samples: latencies.length,
   received,
   distinct: seen.size,
   duplicates,
@@ -169,7 +172,7 @@ const result = {
   cpu_s: Number(usage.cpu_seconds.toFixed(2)),
 };
 writeResult(result, opts.out, {
-  label: opts.label || "-", expect: opts.expect, received, distinct: seen.size, duplicates, unstamped,
+  label: opts.label || "-", expect: opts.expect, samples: latencies.length, received, distinct: seen.size, duplicates, unstamped,
   rate: result.rate, p50_ms: result.p50_ms, p99_ms: result.p99_ms, max_ms: result.max_ms,
   posted: result.posted, accepted: result.accepted, post_failed: result.post_failed,
   post_p50_ms: result.post_p50_ms, post_p99_ms: result.post_p99_ms, cpu_s: result.cpu_s,

@@ -7,7 +7,9 @@
 
 namespace nilecare::amqp {
 namespace {
-constexpr std::size_t kPoolPage = 4096;
+// Most tables hold a few short headers: a small page keeps each Table cheap (rabbitmq-c
+// allocates and zeroes a whole page on first use; larger values get blocks of their own).
+constexpr std::size_t kPoolPage = 256;
 constexpr int kFrameMax = 131072;
 constexpr auto kCloseTimeout = std::chrono::seconds(1);
 
@@ -119,8 +121,10 @@ Table& Table::Set(std::string_view key, std::int64_t value) {
   return *this;
 }
 
-amqp_table_t Table::Get() {
-  return {static_cast<int>(entries_.size()), entries_.empty() ? nullptr : entries_.data()};
+amqp_table_t Table::Get() const {
+  // rabbitmq-c's table type is not const-correct; nothing writes through it.
+  return {static_cast<int>(entries_.size()),
+          entries_.empty() ? nullptr : const_cast<amqp_table_entry_t*>(entries_.data())};
 }
 
 std::optional<std::int64_t> TableInt(const amqp_table_t& table, std::string_view key) {

@@ -44,8 +44,9 @@ class Table {
   Table& Set(std::string_view key, std::string_view value);
   Table& Set(std::string_view key, std::int64_t value);
   bool Empty() const { return entries_.empty(); }
-  // Valid until this Table changes or dies.
-  amqp_table_t Get();
+  // Valid until this Table changes or dies. A Table nobody changes any more may be read from
+  // any thread (the publisher's, for shared header tables).
+  amqp_table_t Get() const;
 
  private:
   void Remove(std::string_view key);

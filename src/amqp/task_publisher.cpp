@@ -353,13 +353,12 @@ void TaskPublisher::HandleAck(std::uint64_t tag, bool multiple, PublishOutcome::
 void TaskPublisher::ExpireDeadlines() {
   const auto now = Clock::now();
   // A late confirm for an expired tag is ignored: the caller was already told "not confirmed".
-  for (auto it = unconfirmed_.begin(); it != unconfirmed_.end();) {
-    if (now >= it->second.deadline) {
-      Finish(it->second, PublishOutcome::Kind::kTimeout);
-      it = unconfirmed_.erase(it);
-    } else {
-      ++it;
-    }
+  // Deadlines are enqueue time + confirm_timeout and sends are in order (resends first), so
+  // they grow with the tag: the scan stops at the first one still running.
+  for (auto it = unconfirmed_.begin();
+       it != unconfirmed_.end() && now >= it->second.deadline;) {
+    Finish(it->second, PublishOutcome::Kind::kTimeout);
+    it = unconfirmed_.erase(it);
   }
   std::erase_if(retry_, [&](Pending& pending) {
     if (now < pending.deadline) return false;

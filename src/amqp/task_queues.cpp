@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <mutex>
 
 #include "nilecare/core/ids.hpp"
 #include "nilecare/observability/log.hpp"
@@ -52,6 +53,18 @@ struct TaskQueues::Impl {
                              {}, [this] { return static_cast<double>(publisher->InFlight()); });
   }
 
+  // One read-only table per source (api, event, alert), shared by every task from it: a
+  // table per task was a fifth of the publish path's CPU.
+  std::shared_ptr<Table> SourceHeaders(const std::string& source) {
+    std::lock_guard lock(source_mutex);
+    auto& table = source_headers[source];
+    if (!table) {
+      table = std::make_shared<Table>();
+      table->Set("x-task-source", source);
+    }
+    return table;
+  }
+
   void CountFailure(const std::string& queue, std::string_view reason) {
     metrics
         .GetCounter("nilecare_tasks_publish_failed_total", "Tasks not confirmed, by reason.",
@@ -65,6 +78,8 @@ struct TaskQueues::Impl {
   std::unique_ptr<TaskWorkers> workers;
   std::unique_ptr<TasksApi> api;
   std::map<std::string, QueueMetrics, std::less<>> queue_metrics;
+  std::mutex source_mutex;
+  std::map<std::string, std::shared_ptr<Table>> source_headers;  // bounded: a few sources
   std::chrono::steady_clock::time_point started_at{};
   bool stopped{false};
 };
@@ -105,10 +120,7 @@ void TaskQueues::Enqueue(core::TaskRequest task, std::function<void(core::TaskRe
   message.correlation_id = std::move(task.correlation_id);
   message.priority = std::clamp(task.priority < 0 ? queue->priority : task.priority, 0,
                                 impl_->settings.max_priority);
-  if (!task.source.empty()) {
-    message.headers = std::make_shared<Table>();
-    message.headers->Set("x-task-source", task.source);
-  }
+  if (!task.source.empty()) message.headers = impl_->SourceHeaders(task.source);
   if (task.delay.count() > 0) {
     auto delay_queue = DelayQueue(*queue, task.delay);
     message.routing_key = delay_queue.name;  // through the default exchange

@@ -310,6 +310,28 @@ void CheckReply(amqp_rpc_reply_t reply, std::string_view what) {
 class RawConnection {
  public:
   RawConnection(const Options& o, std::string_view name) : state_(amqp_new_connection()) {
+    if (state_ == nullptr) throw std::runtime_error("out of memory");
+    try {
+      Open(o, name);
+    } catch (...) {
+      this->~RawConnection();
+      throw;
+    }
+  }
+  ~RawConnection() {
+    if (state_ == nullptr) return;
+    if (open_) amqp_connection_close(state_, AMQP_REPLY_SUCCESS);
+    amqp_destroy_connection(state_);
+    state_ = nullptr;
+  }
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+
+  amqp_connection_state_t State() { return state_; }
+  int Fd() const { return amqp_get_sockfd(state_); }
+
+ private:
+  void Open(const Options& o, std::string_view name) {
     amqp_socket_t* socket = amqp_tcp_socket_new(state_);
     if (socket == nullptr) throw std::runtime_error("cannot create a socket");
     timeval connect_timeout{10, 0};
@@ -327,17 +349,7 @@ class RawConnection {
     amqp_channel_open(state_, kChannel);
     CheckReply(amqp_get_rpc_reply(state_), "channel.open");
   }
-  ~RawConnection() {
-    if (open_) amqp_connection_close(state_, AMQP_REPLY_SUCCESS);
-    amqp_destroy_connection(state_);
-  }
-  RawConnection(const RawConnection&) = delete;
-  RawConnection& operator=(const RawConnection&) = delete;
 
-  amqp_connection_state_t State() { return state_; }
-  int Fd() const { return amqp_get_sockfd(state_); }
-
- private:
   amqp_connection_state_t state_;
   bool open_{false};
 };
@@ -373,8 +385,8 @@ struct Tally {
   explicit Tally(std::int64_t n)
       : sent_ns(static_cast<std::size_t>(n), 0), latency_us(static_cast<std::size_t>(n), -1) {}
 
-  // Task i confirmed or failed: from one thread at a time (raw: the publishing thread;
-  // gateway: the publisher's thread).
+  // Task i confirmed or failed, once per task (raw: the publishing thread; gateway:
+  // TaskPublisher's thread, or the producing one when Publish() refused the task).
   void Settle(std::int64_t i, bool ok, std::string_view outcome) {
     const auto now = NowNs();
     const auto index = static_cast<std::size_t>(i);
@@ -629,8 +641,8 @@ int Publish(const Options& o) {
       ++i;
     }
     published_at = NowNs();
-    while (tally.settled.load(std::memory_order_acquire) < o.tasks && Clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    // Every slot back: every task settled (blocking, no polling that would add to the CPU).
+    for (std::int64_t k = 0; k < o.window && slots.try_acquire_until(deadline); ++k) {
     }
   }
   const double cpu1 = CpuSeconds();
