@@ -154,11 +154,23 @@ Connection::Connection(const config::RabbitMqSettings& settings, std::string_vie
     CheckStatus(amqp_set_rpc_timeout(state_, &rpc_timeout), "set rpc timeout");
     CheckStatus(amqp_set_handshake_timeout(state_, &connect_timeout), "set handshake timeout");
 
-    amqp_table_entry_t property{};
-    property.key = amqp_cstring_bytes("connection_name");
-    property.value.kind = AMQP_FIELD_KIND_UTF8;
-    property.value.value.bytes = Bytes(name);
-    amqp_table_t properties{1, &property};
+    // connection.blocked: told when a resource alarm stops the broker reading (instead of a
+    // write that blocks); consumer_cancel_notify: told when a consumed queue goes away.
+    amqp_table_entry_t capability_entries[2]{};
+    capability_entries[0].key = amqp_cstring_bytes("connection.blocked");
+    capability_entries[0].value.kind = AMQP_FIELD_KIND_BOOLEAN;
+    capability_entries[0].value.value.boolean = 1;
+    capability_entries[1].key = amqp_cstring_bytes("consumer_cancel_notify");
+    capability_entries[1].value.kind = AMQP_FIELD_KIND_BOOLEAN;
+    capability_entries[1].value.value.boolean = 1;
+    amqp_table_entry_t property_entries[2]{};
+    property_entries[0].key = amqp_cstring_bytes("connection_name");
+    property_entries[0].value.kind = AMQP_FIELD_KIND_UTF8;
+    property_entries[0].value.value.bytes = Bytes(name);
+    property_entries[1].key = amqp_cstring_bytes("capabilities");
+    property_entries[1].value.kind = AMQP_FIELD_KIND_TABLE;
+    property_entries[1].value.value.table = {2, capability_entries};
+    amqp_table_t properties{2, property_entries};
     const int heartbeat = static_cast<int>(
         std::chrono::duration_cast<std::chrono::seconds>(settings.heartbeat).count());
     const auto login = amqp_login_with_properties(state_, settings.vhost.c_str(), 0, kFrameMax,

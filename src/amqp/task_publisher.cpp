@@ -2,8 +2,10 @@
 
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <ctime>
 
 #include "nilecare/observability/log.hpp"
@@ -17,6 +19,12 @@ constexpr amqp_channel_t kChannel = 1;
 constexpr std::size_t kBatch = 512;
 constexpr auto kIdlePoll = std::chrono::milliseconds(100);
 constexpr auto kDeadlineScan = std::chrono::milliseconds(100);
+// "Do not wait" for rabbitmq-c without the zero timeval, which it treats as "immediately"
+// and which then never reports a missed heartbeat (a dead peer would go unnoticed).
+constexpr timeval kNoWait{0, 1};
+// Stop(): how long after the grace a thread stuck in a blocking write is given before its
+// socket is shut down under it.
+constexpr auto kStopMargin = std::chrono::seconds(2);
 }  // namespace
 
 std::string_view ToString(PublishOutcome::Kind kind) {
@@ -72,7 +80,17 @@ void TaskPublisher::Stop(std::chrono::milliseconds grace) {
     stop_deadline_ = Clock::now() + grace;
   }
   Wake();
-  if (thread_.joinable()) thread_.join();
+  if (!thread_.joinable()) return;
+  // A write blocked by a broker that stopped reading (an alarm that came before its
+  // connection.blocked) would hold the thread for good: its socket is shut down under it.
+  const auto give_up = Clock::now() + grace + kStopMargin;
+  while (!exited_.load() && Clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (!exited_.load()) {
+    if (const int fd = socket_fd_.load(); fd >= 0) ::shutdown(fd, SHUT_RDWR);
+  }
+  thread_.join();
 }
 
 TaskPublisher::EnqueueResult TaskPublisher::Publish(OutgoingMessage message, Done done) {
@@ -127,12 +145,13 @@ void TaskPublisher::Run() {
     if (!connection_) {
       if (now < next_connect || !Connect()) {
         if (now >= next_connect) {
-          next_connect = now + backoff_;
+          // From after the attempt: a connect that timed out took longer than the back-off.
+          next_connect = Clock::now() + backoff_;
           backoff_ = std::min(backoff_ * 2, settings_.reconnect_max);
         }
-        WaitForWork(std::min(kIdlePoll, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                            next_connect - Clock::now()) +
-                                            std::chrono::milliseconds(1)));
+        WaitForWork(std::clamp(
+            std::chrono::duration_cast<std::chrono::milliseconds>(next_connect - Clock::now()),
+            std::chrono::milliseconds(1), kIdlePoll));
         continue;
       }
       backoff_ = settings_.reconnect_min;
@@ -140,7 +159,7 @@ void TaskPublisher::Run() {
     try {
       SendWaiting();
       ReadFrames();
-    } catch (const AmqpError& error) {
+    } catch (const std::exception& error) {
       Disconnect(error.what());
       next_connect = Clock::now() + backoff_;
       continue;
@@ -166,9 +185,11 @@ void TaskPublisher::Run() {
   for (auto& pending : left) Finish(pending, PublishOutcome::Kind::kStopped);
   retry_.clear();
   unconfirmed_.clear();
+  socket_fd_.store(-1);
   connection_.reset();
   connected_.store(false);
   connected_gauge_.Set(0);
+  exited_.store(true);
 }
 
 bool TaskPublisher::Connect() {
@@ -185,8 +206,9 @@ bool TaskPublisher::Connect() {
     last_error_ = error.what();
     return false;
   }
+  socket_fd_.store(connection_->Fd());
   next_tag_ = 1;
-  returned_.clear();
+  blocked_ = false;
   delay_declared_.clear();
   connected_.store(true);
   ever_connected_.store(true);
@@ -204,6 +226,7 @@ bool TaskPublisher::Connect() {
 void TaskPublisher::Disconnect(const std::string& why) {
   log::Warn("rabbitmq publisher connection lost",
             {{"error", why}, {"unconfirmed", static_cast<std::int64_t>(unconfirmed_.size())}});
+  socket_fd_.store(-1);
   connection_.reset();
   connected_.store(false);
   connected_gauge_.Set(0);
@@ -214,13 +237,14 @@ void TaskPublisher::Disconnect(const std::string& why) {
   }
   // Sent but not confirmed: the broker may or may not have them. Sent again, in order.
   for (auto it = unconfirmed_.rbegin(); it != unconfirmed_.rend(); ++it) {
+    it->second.returned = false;
     retry_.push_front(std::move(it->second));
   }
   unconfirmed_.clear();
-  returned_.clear();
 }
 
 void TaskPublisher::SendWaiting() {
+  if (blocked_) return;  // deadlines keep running (ExpireDeadlines)
   std::deque<Pending> batch;
   while (!retry_.empty() && batch.size() < kBatch) {
     batch.push_back(std::move(retry_.front()));
@@ -288,9 +312,11 @@ void TaskPublisher::SendWaiting() {
 void TaskPublisher::ReadFrames() {
   auto* state = connection_->State();
   while (true) {
-    timeval zero{0, 0};
+    // Frames live in rabbitmq-c's pools until released: without this every confirm stays.
+    amqp_maybe_release_buffers(state);
     amqp_frame_t frame{};
-    const int status = amqp_simple_wait_frame_noblock(state, &frame, &zero);
+    timeval no_wait = kNoWait;
+    const int status = amqp_simple_wait_frame_noblock(state, &frame, &no_wait);
     if (status == AMQP_STATUS_TIMEOUT) return;
     Connection::CheckStatus(status, "read");
     if (frame.frame_type != AMQP_FRAME_METHOD) continue;
@@ -306,6 +332,15 @@ void TaskPublisher::ReadFrames() {
         break;
       }
       case AMQP_BASIC_RETURN_METHOD: HandleReturn(frame.channel); break;
+      case AMQP_CONNECTION_BLOCKED_METHOD:
+        // A resource alarm: the broker stops reading; writing on would block this thread.
+        if (!blocked_) log::Warn("rabbitmq blocked publishing (resource alarm)");
+        blocked_ = true;
+        break;
+      case AMQP_CONNECTION_UNBLOCKED_METHOD:
+        if (blocked_) log::Info("rabbitmq unblocked publishing");
+        blocked_ = false;
+        break;
       case AMQP_CHANNEL_CLOSE_METHOD: {
         const auto* close = static_cast<amqp_channel_close_t*>(frame.payload.method.decoded);
         throw AmqpError("channel closed by the broker: " + std::to_string(close->reply_code) + " " +
@@ -325,19 +360,23 @@ void TaskPublisher::HandleReturn(amqp_channel_t channel) {
   amqp_message_t message{};
   const auto reply = amqp_read_message(connection_->State(), channel, &message, 0);
   if (reply.reply_type != AMQP_RESPONSE_NORMAL) throw AmqpError("reading a returned message");
+  // A return comes before the ack of its publish: the oldest unconfirmed publish with this
+  // message_id not yet marked is the one (returns only happen when a binding is missing).
   if (message.properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG) {
-    returned_.insert(std::string(View(message.properties.message_id)));
+    const auto id = View(message.properties.message_id);
+    for (auto& [tag, pending] : unconfirmed_) {
+      if (!pending.returned && pending.message.message_id == id) {
+        pending.returned = true;
+        break;
+      }
+    }
   }
   amqp_destroy_message(&message);
 }
 
 void TaskPublisher::HandleAck(std::uint64_t tag, bool multiple, PublishOutcome::Kind kind) {
   const auto settle = [&](Pending& pending) {
-    auto outcome = kind;
-    if (!returned_.empty() && returned_.erase(pending.message.message_id) > 0) {
-      outcome = PublishOutcome::Kind::kUnroutable;
-    }
-    Finish(pending, outcome);
+    Finish(pending, pending.returned ? PublishOutcome::Kind::kUnroutable : kind);
   };
   if (multiple) {
     const auto end = unconfirmed_.upper_bound(tag);
@@ -347,11 +386,13 @@ void TaskPublisher::HandleAck(std::uint64_t tag, bool multiple, PublishOutcome::
     settle(it->second);
     unconfirmed_.erase(it);
   }
-  if (unconfirmed_.empty()) returned_.clear();
 }
 
 void TaskPublisher::ExpireDeadlines() {
   const auto now = Clock::now();
+  // Declared long ago means declared again before the next use anyway.
+  std::erase_if(delay_declared_,
+                [&](const auto& entry) { return now - entry.second >= kDelayQueueRedeclare; });
   // A late confirm for an expired tag is ignored: the caller was already told "not confirmed".
   // Deadlines are enqueue time + confirm_timeout and sends are in order (resends first), so
   // they grow with the tag: the scan stops at the first one still running.

@@ -2,9 +2,10 @@
 // Publishes with confirms on its own thread and connection (rabbitmq-c is blocking; a confirm
 // arriving on a consuming connection breaks amqp_consume_message). Confirms come out of order
 // and with `multiple`, so every unconfirmed publish is kept by delivery tag; a basic.return
-// (mandatory, nothing bound) is matched by message_id and turns the following ack into
-// `kUnroutable`. After a connection loss the unconfirmed ones are sent again on the new
-// connection (at-least-once: handlers deduplicate by message_id) unless their deadline passed.
+// (mandatory, nothing bound) marks its publish, whose ack then means `kUnroutable`. A
+// connection.blocked (broker resource alarm) stops sending until connection.unblocked. After a
+// connection loss the unconfirmed ones are sent again on the new connection (at-least-once:
+// handlers deduplicate by message_id) unless their deadline passed.
 
 #include <atomic>
 #include <chrono>
@@ -19,7 +20,6 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "amqp_connection.hpp"
 #include "nilecare/config/settings.hpp"
@@ -73,6 +73,7 @@ class TaskPublisher {
     Done done;
     std::chrono::steady_clock::time_point deadline;
     std::chrono::steady_clock::time_point started;
+    bool returned{false};  // a basic.return came for it: its ack means "unroutable"
   };
 
   void Run();
@@ -98,6 +99,8 @@ class TaskPublisher {
   std::atomic<std::size_t> in_flight_{0};  // waiting + unconfirmed: the bound
   std::atomic<bool> connected_{false};
   std::atomic<bool> ever_connected_{false};
+  std::atomic<bool> exited_{false};
+  std::atomic<int> socket_fd_{-1};
   int wake_fd_{-1};
 
   // Publisher thread only.
@@ -105,7 +108,7 @@ class TaskPublisher {
   std::deque<Pending> retry_;  // unconfirmed when a connection died: sent first
   std::map<std::uint64_t, Pending> unconfirmed_;
   std::uint64_t next_tag_{1};
-  std::unordered_set<std::string> returned_;  // message_ids of basic.return since last ack
+  bool blocked_{false};  // connection.blocked: nothing is sent until connection.unblocked
   std::unordered_map<std::string, std::chrono::steady_clock::time_point> delay_declared_;
   std::chrono::milliseconds backoff_{};
   std::thread thread_;

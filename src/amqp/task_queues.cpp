@@ -1,6 +1,7 @@
 #include "nilecare/amqp/task_queues.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <mutex>
 
@@ -81,7 +82,7 @@ struct TaskQueues::Impl {
   std::mutex source_mutex;
   std::map<std::string, std::shared_ptr<Table>> source_headers;  // bounded: a few sources
   std::chrono::steady_clock::time_point started_at{};
-  bool stopped{false};
+  std::atomic<bool> stopped{false};  // read by Health() on io threads
 };
 
 TaskQueues::TaskQueues(const config::GatewaySettings& settings, router::ServiceCaller* services,

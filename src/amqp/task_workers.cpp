@@ -18,6 +18,9 @@ using Clock = std::chrono::steady_clock;
 namespace {
 constexpr auto kIdlePoll = std::chrono::milliseconds(100);
 constexpr int kMaxDeliveriesPerTurn = 256;
+// Not {0, 0}: rabbitmq-c treats that as "immediately" and then never reports a missed
+// heartbeat, so a dead broker would go unnoticed until TCP gives up (~15 min).
+constexpr timeval kNoWait{0, 1};
 
 std::string_view ActionName(FailureDecision::Action action) {
   switch (action) {
@@ -145,7 +148,7 @@ void TaskWorkers::Run() {
           backoff_ = settings_.reconnect_min;
           continue;
         }
-        next_connect = now + backoff_;
+        next_connect = Clock::now() + backoff_;  // after the attempt, which may take long
         backoff_ = std::min(backoff_ * 2, settings_.reconnect_max);
       }
       pollfd fds[1] = {{inbox_->fd, POLLIN, 0}};
@@ -249,8 +252,8 @@ bool TaskWorkers::ConsumeAvailable() {
   for (int i = 0; i < kMaxDeliveriesPerTurn; ++i) {
     amqp_maybe_release_buffers(state);
     amqp_envelope_t envelope{};
-    timeval zero{0, 0};
-    const auto reply = amqp_consume_message(state, &envelope, &zero, 0);
+    timeval no_wait = kNoWait;
+    const auto reply = amqp_consume_message(state, &envelope, &no_wait, 0);
     if (reply.reply_type == AMQP_RESPONSE_NORMAL) {
       struct Destroy {
         amqp_envelope_t* envelope;
@@ -332,6 +335,12 @@ void TaskWorkers::Dispatch(QueueState& queue) {
          queue.running < queue.worker->concurrency) {
     auto delivery = std::move(queue.pending.front());
     queue.pending.pop_front();
+    if (delivery.failure) {
+      auto failure = std::move(*delivery.failure);
+      delivery.failure.reset();
+      Fail(queue, std::move(delivery), failure.error, failure.permanent);
+      continue;
+    }
     delivery.received = now;
     router::ServiceCall call{
         queue.worker->upstream,
@@ -364,9 +373,24 @@ void TaskWorkers::Dispatch(QueueState& queue) {
 
 bool TaskWorkers::ProcessCompletions() {
   auto completions = inbox_->Take();
-  // All at once: an ack failing below must not leave Idle() waiting for the rest.
-  outstanding_.fetch_sub(static_cast<std::int64_t>(completions.size()));
+  // Each one counts as outstanding until handled (an ack, or a copy sent on, which is then
+  // outstanding itself), so Idle() is never early; the ones an exception skips count down too.
+  std::size_t handled = 0;
+  struct CountDown {
+    std::atomic<std::int64_t>& outstanding;
+    const std::size_t& handled;
+    std::size_t total;
+    ~CountDown() { outstanding.fetch_sub(static_cast<std::int64_t>(total - handled)); }
+  } count_down{outstanding_, handled, completions.size()};
   for (auto& completion : completions) {
+    struct Handled {
+      std::atomic<std::int64_t>& outstanding;
+      std::size_t& handled;
+      ~Handled() {
+        outstanding.fetch_sub(1);
+        ++handled;
+      }
+    } mark{outstanding_, handled};
     if (completion.generation != generation_ || !connection_) continue;
     auto& queue = queues_[completion.queue];
     if (completion.kind == Completion::Kind::kHandled) {
@@ -438,23 +462,21 @@ void TaskWorkers::Fail(QueueState& queue, Delivery delivery, const std::string& 
                            ? error
                        : permanent ? "handler_rejected"
                                    : "retries_exhausted";
-  SendOn(queue, std::move(delivery), decision, error, reason);
+  SendOn(queue, std::move(delivery), decision, error, reason, permanent);
 }
 
 void TaskWorkers::SendOn(QueueState& queue, Delivery delivery, FailureDecision decision,
-                         const std::string& error, const std::string& reason) {
+                         const std::string& error, const std::string& reason, bool permanent) {
   auto headers = std::make_shared<Table>();
   if (delivery.headers) {
     const auto original = delivery.headers->Get();
     headers->CopyFrom(original);
   }
   headers->Set("x-retry-count", decision.retry_count);
-  OutgoingMessage message{"",
-                          "",
-                          std::move(delivery.body),
-                          delivery.message_id,
-                          delivery.correlation_id,
-                          delivery.priority};
+  // The body is copied: if the publisher refuses the copy, the delivery is kept for later.
+  OutgoingMessage message{"",           "",
+                          delivery.body, delivery.message_id,
+                          delivery.correlation_id, delivery.priority};
   if (decision.action == FailureDecision::Action::kRetry) {
     headers->Set("x-last-error", error);
     auto delay_queue = DelayQueue(*queue.queue, decision.delay);
@@ -491,7 +513,10 @@ void TaskWorkers::SendOn(QueueState& queue, Delivery delivery, FailureDecision d
       });
   if (queued == TaskPublisher::EnqueueResult::kQueued) return;
   outstanding_.fetch_sub(1);
-  Requeue(queue, tag);
+  // The publisher is full or stopping: kept (unacked) and decided again after a pause. Handed
+  // back to the broker instead, a poison message would come straight back, in a tight loop.
+  delivery.failure = Delivery::Failure{error, permanent};
+  queue.pending.push_front(std::move(delivery));
   queue.paused_until = Clock::now() + queue.worker->pause_on_open;
   queue.metrics.paused->Set(1);
 }

@@ -11,6 +11,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -49,6 +50,12 @@ class TaskWorkers {
     TaskAttempt attempt{};
     std::shared_ptr<Table> headers;
     std::chrono::steady_clock::time_point received{};
+    // Failed, but its retry/dead-letter copy could not be handed to the publisher yet.
+    struct Failure {
+      std::string error;
+      bool permanent{false};
+    };
+    std::optional<Failure> failure{};
   };
   struct Completion;
   struct Inbox;
@@ -83,7 +90,7 @@ class TaskWorkers {
   void OnHandled(QueueState& queue, Delivery delivery, const router::ServiceCallResult& result);
   void Fail(QueueState& queue, Delivery delivery, const std::string& error, bool permanent);
   void SendOn(QueueState& queue, Delivery delivery, FailureDecision decision,
-              const std::string& error, const std::string& reason);
+              const std::string& error, const std::string& reason, bool permanent);
   void Dispatch(QueueState& queue);
   void Ack(QueueState& queue, std::uint64_t tag);
   void Requeue(QueueState& queue, std::uint64_t tag);

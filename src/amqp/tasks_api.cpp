@@ -37,7 +37,15 @@ std::optional<std::chrono::milliseconds> ParseTaskDelay(const nlohmann::json& va
       delay->count() > std::numeric_limits<std::chrono::milliseconds::rep>::max() - 999) {
     return std::nullopt;
   }
-  return std::chrono::ceil<std::chrono::seconds>(*delay);
+  // Every distinct delay is a queue on the broker: a coarser step the longer the delay keeps
+  // them few (at most ~360 per work queue up to 24 h), never shorter than asked.
+  using std::chrono::minutes;
+  using std::chrono::seconds;
+  const auto step = *delay <= seconds(60)    ? std::chrono::milliseconds(seconds(1))
+                    : *delay <= minutes(10)  ? std::chrono::milliseconds(seconds(10))
+                    : *delay <= minutes(120) ? std::chrono::milliseconds(minutes(1))
+                                             : std::chrono::milliseconds(minutes(10));
+  return (*delay + step - std::chrono::milliseconds(1)) / step * step;
 }
 
 TasksApi::TasksApi(const config::RabbitMqSettings& settings, const config::JwtSettings& jwt,

@@ -32,8 +32,9 @@ class TasksApi {
   observability::Counter& rejected_;
 };
 
-// "30s", "1500ms" or a number of milliseconds, rounded up to whole seconds (each distinct
-// delay is a queue on the broker); nullopt when malformed or negative.
+// "30s", "1500ms" or a number of milliseconds, rounded up (each distinct delay is a queue on
+// the broker): to whole seconds up to 1 min, 10 s up to 10 min, 1 min up to 2 h, then 10 min.
+// nullopt when malformed or negative.
 std::optional<std::chrono::milliseconds> ParseTaskDelay(const nlohmann::json& value);
 
 }  // namespace nilecare::amqp

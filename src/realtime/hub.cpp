@@ -646,29 +646,37 @@ void Hub::OnAlertTimeout(const std::string& alert_id) {
   std::shared_ptr<const std::string> prefix;
   std::shared_ptr<const json> data;
   int resends = 0;
+  bool given_up = false;
+  bool send_sms = false;
   {
     std::lock_guard lock(alerts_mutex_);
     const auto it = alerts_.find(alert_id);
     if (it == alerts_.end() || stopped_) return;
-    if (it->second.resends >= settings_.alert_max_resends) {
+    auto& alert = it->second;
+    // Nobody at a screen reacted: an SMS task too, at every timeout until one is confirmed
+    // (the broker may be restarting the first time), also on the last one.
+    send_sms = !alert.sms_confirmed && !alert.sms_in_flight;
+    alert.sms_in_flight = alert.sms_in_flight || send_sms;
+    rooms = alert.rooms;
+    data = alert.data;
+    if (alert.resends >= settings_.alert_max_resends) {
       metrics_.alerts_unacknowledged.Inc();
       log::Error("critical alert never acknowledged",
-                 {{"alert_id", alert_id}, {"resends", it->second.resends}});
+                 {{"alert_id", alert_id}, {"resends", alert.resends}});
       alerts_.erase(it);
-      return;
+      given_up = true;
+    } else {
+      resends = ++alert.resends;
+      prefix = alert.prefix;
     }
-    resends = ++it->second.resends;
-    rooms = it->second.rooms;
-    prefix = it->second.prefix;
-    data = it->second.data;
   }
-  // Escalation: sent again (to whoever is connected now) and made loud; the first time, an
-  // SMS task too, since nobody at a screen reacted.
+  if (send_sms) EnqueueEscalation(alert_id, rooms, *data);
+  if (given_up) return;
+  // Escalation: sent again (to whoever is connected now) and made loud.
   metrics_.alerts_escalated.Inc();
   const std::size_t count = BroadcastAlert(rooms, prefix, alert_id);
   log::Warn("critical alert unacknowledged, escalating",
             {{"alert_id", alert_id}, {"resend", resends}, {"local_recipients", count}});
-  if (resends == 1) EnqueueEscalation(alert_id, rooms, *data);
   ArmAlertTimer(alert_id);
 }
 
@@ -678,7 +686,7 @@ void Hub::EnqueueEscalation(const std::string& alert_id, const std::vector<std::
   core::TaskRequest task;
   task.queue = std::string(kEscalationQueue);
   task.priority = kEscalationPriority;
-  task.task_id = "alert-" + alert_id + "-sms";  // one SMS per alert, whoever retries
+  task.task_id = "alert-" + alert_id + "-sms";  // the same on every try: handlers deduplicate
   task.correlation_id = alert_id;
   task.source = "alert";
   task.body = json{{"type", "critical_alert_unacknowledged"},
@@ -690,6 +698,13 @@ void Hub::EnqueueEscalation(const std::string& alert_id, const std::vector<std::
   tasks_->Enqueue(std::move(task), [weak = weak_from_this(), alert_id](core::TaskResult result) {
     auto self = weak.lock();
     if (!self) return;
+    {
+      std::lock_guard lock(self->alerts_mutex_);
+      if (const auto it = self->alerts_.find(alert_id); it != self->alerts_.end()) {
+        it->second.sms_in_flight = false;
+        it->second.sms_confirmed = result.Confirmed();
+      }
+    }
     auto& metrics_ = self->metrics_;
     if (result.Confirmed()) {
       metrics_.alerts_sms_queued.Inc();

@@ -89,6 +89,8 @@ class Hub final : public RoomSink,
     std::vector<std::string> rooms;
     std::shared_ptr<const std::string> prefix;
     std::shared_ptr<const nlohmann::json> data;  // for the escalation task
+    bool sms_in_flight{false};  // the escalation task waits for the broker's confirm
+    bool sms_confirmed{false};
     int resends{0};
     std::chrono::steady_clock::time_point first_sent;
     std::unique_ptr<boost::asio::steady_timer> timer;

@@ -89,3 +89,21 @@ TEST(ParseTaskDelayTest, RefusesValuesWhoseRoundingWouldOverflow) {
 
 }  // namespace
 }  // namespace nilecare::amqp
+
+namespace nilecare::amqp {
+namespace {
+
+TEST(ParseTaskDelayTest, LongerDelaysRoundUpToCoarserSteps) {
+  using std::chrono::milliseconds;
+  const auto parse = [](const char* text) { return ParseTaskDelay(nlohmann::json(text)); };
+  EXPECT_EQ(parse("60s"), milliseconds(60'000));
+  EXPECT_EQ(parse("61s"), milliseconds(70'000));     // 10 s steps up to 10 min
+  EXPECT_EQ(parse("10m"), milliseconds(600'000));
+  EXPECT_EQ(parse("601s"), milliseconds(660'000));   // 1 min steps up to 2 h
+  EXPECT_EQ(parse("2h"), milliseconds(7'200'000));
+  EXPECT_EQ(parse("121m"), milliseconds(7'800'000)); // 10 min steps beyond
+  EXPECT_EQ(parse("24h"), milliseconds(86'400'000));
+}
+
+}  // namespace
+}  // namespace nilecare::amqp
