@@ -4,11 +4,14 @@
 # and the Kafka-protocol dev broker (build/nilecare-dev-kafka, librdkafka's mock cluster).
 #
 #   scripts/stack.sh [--profile dev|test] [--only mqtt,pg,redis,amqp,kafka] up|down|status|env
+#   scripts/stack.sh [--profile dev|test] amqp-ctl ARGS...
 #
 #   up      start what is not running yet, wait until each server is ready, write stack.env
 #   down    stop what up started (by pid: TERM, wait, then KILL)
 #   status  one line per server; exits 3 when any selected server is stopped
 #   env     print <state>/stack.env (KEY=VALUE lines, sourceable)
+#   amqp-ctl  rabbitmqctl ARGS against this stack's RabbitMQ node (e.g. set_vm_memory_high_watermark
+#             0.000001 to raise a memory alarm in a test; the rest of the line goes to rabbitmqctl)
 #
 # Profiles (ports: mqtt pg redis amqp amqp-dist):
 #   dev   (default) 1883 5432 6379 5672 25672, state ${NILECARE_STACK_DIR:-~/.local/state/nilecare-stack}
@@ -58,6 +61,7 @@ since() {
 profile=dev
 only=""
 command=""
+ctl_args=()
 while (($# > 0)); do
   case $1 in
     --profile) (($# >= 2)) || die "--profile needs dev or test"; profile=$2; shift 2 ;;
@@ -69,6 +73,13 @@ while (($# > 0)); do
       [[ -z $command ]] || die "one command at a time (got $command and $1)"
       command=$1
       shift
+      ;;
+    amqp-ctl)
+      [[ -z $command ]] || die "one command at a time (got $command and $1)"
+      command=amqp_ctl
+      shift
+      ctl_args=("$@")
+      break
       ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
@@ -651,6 +662,11 @@ cmd_status() {
     fi
   done
   exit "$rc"
+}
+
+cmd_amqp_ctl() {
+  running_pid amqp >/dev/null || die "amqp is not running (scripts/stack.sh --profile $profile up)"
+  rabbit --limit 60 rabbitmqctl -n "$RABBIT_NODE" -q "${ctl_args[@]}" 9>&-
 }
 
 cmd_env() {

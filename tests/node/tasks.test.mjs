@@ -17,7 +17,8 @@
 //      retry_after the task comes back from failed.jobs for another round, then it is parked
 //   6. a delayed task reaches the handler after its delay, not before
 //   7. broker restart (a private RabbitMQ node) while tasks are posted: every task that got a
-//      202 reaches the handler; during the outage posts answer 503 and health is degraded
+//      202 reaches the handler; during the outage posts answer 503 and health is degraded;
+//      then a memory alarm (connection.blocked): 503, and 202 again once it clears
 //   8. a handler whose circuit breaker is open is not hammered: the queue pauses, and every
 //      task is done once the handler is back
 //   9. an event rule's `task` action: a domain event from Kafka becomes a task (task id
@@ -477,8 +478,9 @@ async function privateBroker(scope) {
     NILECARE_STACK_DIR: dir, NILECARE_AMQP_PORT: String(await freePort()),
     NILECARE_AMQP_DIST_PORT: String(await freePort()),
   };
-  const stack = (command) => runCommand(path.join(REPO, 'scripts/stack.sh'), ['--profile', 'test', '--only', 'amqp', command],
-                                        { env, timeout: 120_000 });
+  const stack = (command, ...args) => runCommand(path.join(REPO, 'scripts/stack.sh'),
+                                                 ['--profile', 'test', '--only', 'amqp', command, ...args],
+                                                 { env, timeout: 120_000 });
   const broker = {
     url: `amqp://guest:guest@127.0.0.1:${env.NILECARE_AMQP_PORT}/`,
     async up() {
@@ -488,6 +490,10 @@ async function privateBroker(scope) {
     async down() {
       const r = await stack('down');
       assert.equal(r.code, 0, `private rabbitmq down:\n${r.stdout}${r.stderr}`);
+    },
+    async ctl(...args) {
+      const r = await stack('amqp-ctl', ...args);
+      assert.equal(r.code, 0, `rabbitmqctl ${args.join(' ')}:\n${r.stdout}${r.stderr}`);
     },
   };
   scope.defer(async () => {
@@ -543,6 +549,19 @@ test('7. broker restart while tasks are posted: every confirmed task is delivere
     throw err;
   });
   assert.ok(await metric(gw, 'nilecare_amqp_reconnects_total', { connection: 'publish' }) >= 1);
+
+  // A memory alarm: RabbitMQ blocks publishers (connection.blocked) and stops reading from
+  // them. Posts are refused after confirm_timeout, nothing hangs, and once the alarm clears
+  // tasks flow again; the gateway still stops cleanly (checked at cleanup).
+  await broker.ctl('set_vm_memory_high_watermark', '0.000001');
+  const blocked = await postTask(gw, names.work[0], { payload: { alarm: true } });
+  assert.equal(blocked.status, 503, blocked.text);
+  assert.equal(blocked.body.error.code, 'BROKER_UNAVAILABLE');
+  assert.ok(gw.logs.some((line) => line.includes('"msg":"rabbitmq blocked publishing')),
+            'the broker told the gateway (connection.blocked capability)');
+  await broker.ctl('set_vm_memory_high_watermark', '0.4');
+  await waitFor(async () => (await postTask(gw, names.work[0], { payload: { after_alarm: true } })).status === 202,
+                { timeout: kStepMs, interval: 200, message: '202 again once the alarm cleared' });
 }));
 
 test('8. an open circuit breaker pauses the queue instead of hammering the handler', { timeout: kTestMs }, () => scoped(async (scope) => {
