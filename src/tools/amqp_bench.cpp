@@ -153,28 +153,15 @@ std::optional<Options> ParseArgs(int argc, char** argv, std::string& error) {
       o.help = true;
       continue;
     }
-    if (!arg.starts_with("--")) {
-      if (!o.mode.empty()) {
-        error = "one mode only, got " + o.mode + " and " + std::string(arg);
+    if (flags.TakeMode(o.mode)) {
+      if (!flags.Error().empty()) {
+        error = flags.Error();
         return std::nullopt;
       }
-      o.mode = arg;
       continue;
     }
-    if (arg == "--stamp") {
-      o.stamp = true;
-      continue;
-    }
-    if (arg == "--verify") {
-      o.verify = true;
-      continue;
-    }
-    if (arg == "--delete") {
-      o.remove = true;
-      continue;
-    }
-    if (arg == "--purge") {
-      o.purge = true;
+    if (flags.Switch("--stamp", o.stamp) || flags.Switch("--verify", o.verify) ||
+        flags.Switch("--delete", o.remove) || flags.Switch("--purge", o.purge)) {
       continue;
     }
     const auto flag_value = flags.Value();

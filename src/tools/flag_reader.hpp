@@ -39,6 +39,24 @@ class FlagReader {
     return std::string_view(argv_[++index_]);
   }
 
+  // Tools with modes ("publish", "consume"): true when the current argument is a word, not a
+  // flag; it becomes `mode`, unless one was given already (then Error() says so).
+  bool TakeMode(std::string& mode) {
+    if (flag_.starts_with("--")) return false;
+    if (mode.empty()) {
+      mode = flag_;
+    } else {
+      error_ = "one mode only, got " + mode + " and " + std::string(flag_);
+    }
+    return true;
+  }
+  // A flag without a value: true (and `value` set) when the current argument is `name`.
+  bool Switch(std::string_view name, bool& value) const {
+    if (flag_ != name) return false;
+    value = true;
+    return true;
+  }
+
   std::string Unknown() const { return "unknown argument " + std::string(flag_); }
   const std::string& Error() const { return error_; }
 

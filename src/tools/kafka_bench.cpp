@@ -120,18 +120,14 @@ std::optional<Options> ParseArgs(int argc, char** argv, std::string& error) {
       o.help = true;
       continue;
     }
-    if (!arg.starts_with("--")) {
-      if (!o.mode.empty()) {
-        error = "one mode only, got " + o.mode + " and " + std::string(arg);
+    if (flags.TakeMode(o.mode)) {
+      if (!flags.Error().empty()) {
+        error = flags.Error();
         return std::nullopt;
       }
-      o.mode = arg;
       continue;
     }
-    if (arg == "--parse") {
-      o.parse = true;
-      continue;
-    }
+    if (flags.Switch("--parse", o.parse)) continue;
     const auto flag_value = flags.Value();
     if (!flag_value) {
       error = flags.Error();
