@@ -38,6 +38,7 @@ all_targets=(
   realtime_packet_fuzz:4096
   device_message_fuzz:8192
   domain_event_fuzz:8192
+  task_headers_fuzz:4096
 )
 targets=()
 if (($#)); then
