@@ -20,22 +20,6 @@ timeval ToTimeval(std::chrono::milliseconds duration) {
   return tv;
 }
 
-std::string ServerReason(const amqp_rpc_reply_t& reply) {
-  switch (reply.reply.id) {
-    case AMQP_CONNECTION_CLOSE_METHOD: {
-      const auto* close = static_cast<amqp_connection_close_t*>(reply.reply.decoded);
-      return "connection closed by the broker: " + std::to_string(close->reply_code) + " " +
-             std::string(View(close->reply_text));
-    }
-    case AMQP_CHANNEL_CLOSE_METHOD: {
-      const auto* close = static_cast<amqp_channel_close_t*>(reply.reply.decoded);
-      return "channel closed by the broker: " + std::to_string(close->reply_code) + " " +
-             std::string(View(close->reply_text));
-    }
-    default: return "unexpected broker method " + std::to_string(reply.reply.id);
-  }
-}
-
 const amqp_field_value_t* Find(const amqp_table_t& table, std::string_view key) {
   for (int i = 0; i < table.num_entries; ++i) {
     if (View(table.entries[i].key) == key) return &table.entries[i].value;
@@ -65,6 +49,22 @@ std::optional<std::string> StringValue(const amqp_field_value_t& value) {
   return std::string(View(value.value.bytes));
 }
 }  // namespace
+
+std::string CloseReason(const amqp_method_t& method) {
+  switch (method.id) {
+    case AMQP_CONNECTION_CLOSE_METHOD: {
+      const auto* close = static_cast<const amqp_connection_close_t*>(method.decoded);
+      return "connection closed by the broker: " + std::to_string(close->reply_code) + " " +
+             std::string(View(close->reply_text));
+    }
+    case AMQP_CHANNEL_CLOSE_METHOD: {
+      const auto* close = static_cast<const amqp_channel_close_t*>(method.decoded);
+      return "channel closed by the broker: " + std::to_string(close->reply_code) + " " +
+             std::string(View(close->reply_text));
+    }
+    default: return "unexpected broker method " + std::to_string(method.id);
+  }
+}
 
 Table::Table() { init_amqp_pool(&pool_, kPoolPage); }
 Table::~Table() { empty_amqp_pool(&pool_); }
@@ -180,7 +180,7 @@ Connection::Connection(const config::RabbitMqSettings& settings, std::string_vie
       // Never the password; the broker's reason says whether it was the login or the vhost.
       throw AmqpError("login as " + settings.user + " on vhost " + settings.vhost + " failed: " +
                       (login.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION
-                           ? ServerReason(login)
+                           ? CloseReason(login.reply)
                            : std::string(amqp_error_string2(login.library_error))));
     }
     open_ = true;
@@ -223,7 +223,7 @@ void Connection::CheckReply(std::string_view what) {
     case AMQP_RESPONSE_LIBRARY_EXCEPTION:
       throw AmqpError(std::string(what) + ": " + amqp_error_string2(reply.library_error));
     case AMQP_RESPONSE_SERVER_EXCEPTION:
-      throw AmqpError(std::string(what) + ": " + ServerReason(reply));
+      throw AmqpError(std::string(what) + ": " + CloseReason(reply.reply));
   }
   throw AmqpError(std::string(what) + ": unknown reply");
 }

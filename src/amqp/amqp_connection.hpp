@@ -76,6 +76,10 @@ struct BindingDeclaration {
   std::string routing_key;
 };
 
+// "channel|connection closed by the broker: <code> <text>" for a channel.close or
+// connection.close method, whether it answered an RPC or arrived on its own.
+std::string CloseReason(const amqp_method_t& method);
+
 class Connection {
  public:
   // Connects, logs in, opens `channels` channels (1..n). Throws AmqpError.

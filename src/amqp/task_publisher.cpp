@@ -43,12 +43,7 @@ TaskPublisher::TaskPublisher(const config::RabbitMqSettings& settings, TopologyP
     : settings_(settings),
       topology_(std::move(topology)),
       wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
-      reconnects_(metrics.GetCounter("nilecare_amqp_reconnects_total",
-                                     "RabbitMQ connections lost and opened again.",
-                                     {{"connection", "publish"}})),
-      connected_gauge_(metrics.GetGauge("nilecare_amqp_connected",
-                                        "1 while the RabbitMQ connection is open.",
-                                        {{"connection", "publish"}})),
+      link_("publisher", "publish", metrics),
       confirm_seconds_(metrics.GetHistogram("nilecare_amqp_confirm_seconds",
                                             "Publish to broker confirm (or failure).")) {
   if (wake_fd_ < 0) throw std::runtime_error("eventfd failed");
@@ -104,11 +99,6 @@ TaskPublisher::EnqueueResult TaskPublisher::Publish(OutgoingMessage message, Don
   }
   Wake();
   return EnqueueResult::kQueued;
-}
-
-std::string TaskPublisher::LastError() const {
-  std::lock_guard lock(mutex_);
-  return last_error_;
 }
 
 void TaskPublisher::Wake() {
@@ -187,8 +177,7 @@ void TaskPublisher::Run() {
   unconfirmed_.clear();
   socket_fd_.store(-1);
   connection_.reset();
-  connected_.store(false);
-  connected_gauge_.Set(0);
+  link_.Closed();
   exited_.store(true);
 }
 
@@ -199,24 +188,14 @@ bool TaskPublisher::Connect() {
     connection_->ConfirmSelect(kChannel);
   } catch (const AmqpError& error) {
     connection_.reset();
-    std::lock_guard lock(mutex_);
-    if (last_error_ != error.what()) {
-      log::Warn("rabbitmq publisher cannot connect", {{"error", error.what()}});
-    }
-    last_error_ = error.what();
+    link_.ConnectFailed(error.what());
     return false;
   }
   socket_fd_.store(connection_->Fd());
   next_tag_ = 1;
   blocked_ = false;
   delay_declared_.clear();
-  connected_.store(true);
-  ever_connected_.store(true);
-  connected_gauge_.Set(1);
-  {
-    std::lock_guard lock(mutex_);
-    last_error_.clear();
-  }
+  link_.Up();
   log::Info("rabbitmq publisher connected",
             {{"broker", settings_.host + ":" + std::to_string(settings_.port)},
              {"resending", static_cast<std::int64_t>(retry_.size())}});
@@ -228,13 +207,7 @@ void TaskPublisher::Disconnect(const std::string& why) {
             {{"error", why}, {"unconfirmed", static_cast<std::int64_t>(unconfirmed_.size())}});
   socket_fd_.store(-1);
   connection_.reset();
-  connected_.store(false);
-  connected_gauge_.Set(0);
-  reconnects_.Inc();
-  {
-    std::lock_guard lock(mutex_);
-    last_error_ = why;
-  }
+  link_.Lost(why);
   // Sent but not confirmed: the broker may or may not have them. Sent again, in order.
   for (auto it = unconfirmed_.rbegin(); it != unconfirmed_.rend(); ++it) {
     it->second.returned = false;
@@ -341,16 +314,8 @@ void TaskPublisher::ReadFrames() {
         if (blocked_) log::Info("rabbitmq unblocked publishing");
         blocked_ = false;
         break;
-      case AMQP_CHANNEL_CLOSE_METHOD: {
-        const auto* close = static_cast<amqp_channel_close_t*>(frame.payload.method.decoded);
-        throw AmqpError("channel closed by the broker: " + std::to_string(close->reply_code) + " " +
-                        std::string(View(close->reply_text)));
-      }
-      case AMQP_CONNECTION_CLOSE_METHOD: {
-        const auto* close = static_cast<amqp_connection_close_t*>(frame.payload.method.decoded);
-        throw AmqpError("connection closed by the broker: " + std::to_string(close->reply_code) +
-                        " " + std::string(View(close->reply_text)));
-      }
+      case AMQP_CHANNEL_CLOSE_METHOD:
+      case AMQP_CONNECTION_CLOSE_METHOD: throw AmqpError(CloseReason(frame.payload.method));
       default: break;
     }
   }
@@ -396,8 +361,7 @@ void TaskPublisher::ExpireDeadlines() {
   // A late confirm for an expired tag is ignored: the caller was already told "not confirmed".
   // Deadlines are enqueue time + confirm_timeout and sends are in order (resends first), so
   // they grow with the tag: the scan stops at the first one still running.
-  for (auto it = unconfirmed_.begin();
-       it != unconfirmed_.end() && now >= it->second.deadline;) {
+  for (auto it = unconfirmed_.begin(); it != unconfirmed_.end() && now >= it->second.deadline;) {
     Finish(it->second, PublishOutcome::Kind::kTimeout);
     it = unconfirmed_.erase(it);
   }

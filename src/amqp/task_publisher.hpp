@@ -9,7 +9,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -22,6 +21,7 @@
 #include <unordered_map>
 
 #include "amqp_connection.hpp"
+#include "link_state.hpp"
 #include "nilecare/config/settings.hpp"
 #include "nilecare/observability/metrics.hpp"
 #include "topology.hpp"
@@ -62,9 +62,7 @@ class TaskPublisher {
   // `done` runs exactly once, on the publisher thread (never inline when kQueued).
   EnqueueResult Publish(OutgoingMessage message, Done done);
 
-  bool Connected() const { return connected_.load(); }
-  bool EverConnected() const { return ever_connected_.load(); }
-  std::string LastError() const;
+  const LinkState& Link() const { return link_; }
   std::size_t InFlight() const { return in_flight_.load(); }
 
  private:
@@ -95,10 +93,7 @@ class TaskPublisher {
   std::deque<Pending> waiting_;  // guarded by mutex_
   bool stopping_{false};         // guarded by mutex_
   std::chrono::steady_clock::time_point stop_deadline_{};
-  std::string last_error_;                 // guarded by mutex_
   std::atomic<std::size_t> in_flight_{0};  // waiting + unconfirmed: the bound
-  std::atomic<bool> connected_{false};
-  std::atomic<bool> ever_connected_{false};
   std::atomic<bool> exited_{false};
   std::atomic<int> socket_fd_{-1};
   int wake_fd_{-1};
@@ -113,8 +108,7 @@ class TaskPublisher {
   std::chrono::milliseconds backoff_{};
   std::thread thread_;
 
-  observability::Counter& reconnects_;
-  observability::Gauge& connected_gauge_;
+  LinkState link_;
   observability::Histogram& confirm_seconds_;
   std::map<PublishOutcome::Kind, observability::Counter*> outcomes_;
 };

@@ -179,16 +179,17 @@ void TaskQueues::Stop() {
 
 core::ComponentHealth TaskQueues::Health() const {
   if (impl_->stopped) return {core::HealthState::kStopping, "stopped"};
-  const auto& publisher = *impl_->publisher;
-  const bool workers_up = !impl_->workers || impl_->workers->Connected();
+  const auto& publisher = impl_->publisher->Link();
+  const bool workers_up = !impl_->workers || impl_->workers->Link().Connected();
   if (publisher.Connected() && workers_up) {
-    const auto in_flight = static_cast<double>(publisher.InFlight());
+    const auto in_flight = static_cast<double>(impl_->publisher->InFlight());
     if (in_flight > kBusyFraction * static_cast<double>(impl_->settings.max_in_flight)) {
       return {core::HealthState::kDegraded, "publisher in flight above 80%"};
     }
     return {core::HealthState::kUp, ""};
   }
-  std::string error = publisher.Connected() ? impl_->workers->LastError() : publisher.LastError();
+  std::string error =
+      publisher.Connected() ? impl_->workers->Link().LastError() : publisher.LastError();
   if (error.empty()) error = "connecting";
   // Tasks are background work: without the broker the rest of the gateway keeps serving.
   const auto grace = impl_->settings.connect_timeout + std::chrono::seconds(5);

@@ -78,12 +78,7 @@ TaskWorkers::TaskWorkers(const config::RabbitMqSettings& settings, TopologyPlan 
       services_(services),
       metrics_(metrics),
       inbox_(std::make_shared<Inbox>()),
-      reconnects_(metrics.GetCounter("nilecare_amqp_reconnects_total",
-                                     "RabbitMQ connections lost and opened again.",
-                                     {{"connection", "consume"}})),
-      connected_gauge_(metrics.GetGauge("nilecare_amqp_connected",
-                                        "1 while the RabbitMQ connection is open.",
-                                        {{"connection", "consume"}})) {
+      link_("workers", "consume", metrics) {
   if (inbox_->fd < 0) throw std::runtime_error("eventfd failed");
   amqp_channel_t channel = 1;
   for (const auto& worker : settings.workers) {
@@ -130,11 +125,6 @@ void TaskWorkers::Stop() {
   const std::uint64_t one = 1;
   [[maybe_unused]] auto written = ::write(inbox_->fd, &one, sizeof one);
   if (thread_.joinable()) thread_.join();
-}
-
-std::string TaskWorkers::LastError() const {
-  std::lock_guard lock(error_mutex_);
-  return last_error_;
 }
 
 void TaskWorkers::Run() {
@@ -185,8 +175,7 @@ void TaskWorkers::Run() {
     }
   }
   connection_.reset();
-  connected_.store(false);
-  connected_gauge_.Set(0);
+  link_.Closed();
 }
 
 std::chrono::milliseconds TaskWorkers::NextWait() const {
@@ -212,20 +201,11 @@ bool TaskWorkers::Connect() {
     }
   } catch (const AmqpError& error) {
     connection_.reset();
-    std::lock_guard lock(error_mutex_);
-    if (last_error_ != error.what()) {
-      log::Warn("rabbitmq workers cannot connect", {{"error", error.what()}});
-    }
-    last_error_ = error.what();
+    link_.ConnectFailed(error.what());
     return false;
   }
   ++generation_;
-  connected_.store(true);
-  connected_gauge_.Set(1);
-  {
-    std::lock_guard lock(error_mutex_);
-    last_error_.clear();
-  }
+  link_.Up();
   log::Info("rabbitmq workers consuming", {{"queues", static_cast<std::int64_t>(queues_.size())}});
   return true;
 }
@@ -234,16 +214,12 @@ void TaskWorkers::Disconnect(const std::string& why) {
   log::Warn("rabbitmq workers connection lost", {{"error", why}});
   connection_.reset();
   ++generation_;  // results of calls still running are for deliveries the broker redelivers
-  connected_.store(false);
-  connected_gauge_.Set(0);
-  reconnects_.Inc();
+  link_.Lost(why);
   for (auto& queue : queues_) {
     queue.pending.clear();
     queue.running = 0;
     queue.metrics.running->Set(0);
   }
-  std::lock_guard lock(error_mutex_);
-  last_error_ = why;
 }
 
 bool TaskWorkers::ConsumeAvailable() {
@@ -274,8 +250,8 @@ bool TaskWorkers::ConsumeAvailable() {
       if (frame.frame_type == AMQP_FRAME_METHOD) {
         switch (frame.payload.method.id) {
           case AMQP_BASIC_CANCEL_METHOD: throw AmqpError("consumer cancelled by the broker");
-          case AMQP_CHANNEL_CLOSE_METHOD: throw AmqpError("channel closed by the broker");
-          case AMQP_CONNECTION_CLOSE_METHOD: throw AmqpError("connection closed by the broker");
+          case AMQP_CHANNEL_CLOSE_METHOD:
+          case AMQP_CONNECTION_CLOSE_METHOD: throw AmqpError(CloseReason(frame.payload.method));
           default: break;
         }
       }
@@ -474,9 +450,8 @@ void TaskWorkers::SendOn(QueueState& queue, Delivery delivery, FailureDecision d
   }
   headers->Set("x-retry-count", decision.retry_count);
   // The body is copied: if the publisher refuses the copy, the delivery is kept for later.
-  OutgoingMessage message{"",           "",
-                          delivery.body, delivery.message_id,
-                          delivery.correlation_id, delivery.priority};
+  OutgoingMessage message{
+      "", "", delivery.body, delivery.message_id, delivery.correlation_id, delivery.priority};
   if (decision.action == FailureDecision::Action::kRetry) {
     headers->Set("x-last-error", error);
     auto delay_queue = DelayQueue(*queue.queue, decision.delay);

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "amqp_connection.hpp"
+#include "link_state.hpp"
 #include "nilecare/config/settings.hpp"
 #include "nilecare/observability/metrics.hpp"
 #include "nilecare/router/service_caller.hpp"
@@ -38,8 +39,7 @@ class TaskWorkers {
   bool Idle() const { return outstanding_.load() == 0; }
   void Stop();  // closes the connection: unacknowledged deliveries return to their queues
 
-  bool Connected() const { return connected_.load(); }
-  std::string LastError() const;
+  const LinkState& Link() const { return link_; }
 
   struct Delivery {
     std::uint64_t tag{0};
@@ -109,15 +109,11 @@ class TaskWorkers {
   std::uint64_t generation_{0};
   std::atomic<bool> stop_{false};
   std::atomic<bool> draining_{false};
-  std::atomic<bool> connected_{false};
   std::atomic<std::int64_t> outstanding_{0};  // handler calls + copies waiting for a confirm
-  mutable std::mutex error_mutex_;
-  std::string last_error_;
   std::chrono::milliseconds backoff_{};
   std::thread thread_;
 
-  observability::Counter& reconnects_;
-  observability::Gauge& connected_gauge_;
+  LinkState link_;
 };
 
 }  // namespace nilecare::amqp

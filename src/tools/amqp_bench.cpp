@@ -83,11 +83,11 @@ namespace {
 constexpr std::string_view kProgram = "nilecare-amqp-bench";
 constexpr int kExitFailure = 1;
 constexpr std::string_view kExchange = "nilecare-bench";
-constexpr int kTaskPriority = 5;          // a queue's default priority in the gateway
-constexpr int kFrameMax = 131072;         // as amqp::Connection logs in
-constexpr std::size_t kRawPool = 1024;    // raw: pre-built ids and bodies
-constexpr std::int64_t kRawBatch = 512;   // raw: publishes between reads (TaskPublisher's kBatch)
-constexpr int kConsumeBurst = 256;        // consume: deliveries read per turn
+constexpr int kTaskPriority = 5;         // a queue's default priority in the gateway
+constexpr int kFrameMax = 131072;        // as amqp::Connection logs in
+constexpr std::size_t kRawPool = 1024;   // raw: pre-built ids and bodies
+constexpr std::int64_t kRawBatch = 512;  // raw: publishes between reads (TaskPublisher's kBatch)
+constexpr int kConsumeBurst = 256;       // consume: deliveries read per turn
 constexpr amqp_channel_t kChannel = 1;
 
 constexpr std::string_view kUsage =
@@ -261,9 +261,9 @@ config::RabbitMqSettings BrokerSettings(const Options& o) {
 // ---- task bodies -----------------------------------------------------------------------------
 
 std::string TaskBody(std::int64_t seq, std::int64_t sent_at_us, std::size_t size) {
-  std::string body = "{\"seq\":" + std::to_string(seq) + ",\"sent_at_us\":" +
-                     std::to_string(sent_at_us) + ",\"patient_id\":\"PAT-bench-" +
-                     std::to_string(seq % 1000) + "\",\"pad\":\"";
+  std::string body = "{\"seq\":" + std::to_string(seq) +
+                     ",\"sent_at_us\":" + std::to_string(sent_at_us) +
+                     ",\"patient_id\":\"PAT-bench-" + std::to_string(seq % 1000) + "\",\"pad\":\"";
   constexpr std::size_t kTail = 2;  // "}
   if (body.size() + kTail < size) body.append(size - body.size() - kTail, 'x');
   body += "\"}";
@@ -351,7 +351,8 @@ QueueCounts CountQueue(RawConnection& connection, const std::string& queue) {
   const auto* ok = amqp_queue_declare(connection.State(), kChannel, amqp::Bytes(queue),
                                       /*passive=*/1, 0, 0, 0, amqp_empty_table);
   CheckReply(amqp_get_rpc_reply(connection.State()), "queue.declare (passive) " + queue);
-  return {static_cast<std::int64_t>(ok->message_count), static_cast<std::int64_t>(ok->consumer_count)};
+  return {static_cast<std::int64_t>(ok->message_count),
+          static_cast<std::int64_t>(ok->consumer_count)};
 }
 
 void DeleteQueue(RawConnection& connection, const std::string& queue) {
@@ -419,7 +420,9 @@ std::int64_t DueNs(const Options& o, std::int64_t start, std::int64_t i) {
 class RawPublisher {
  public:
   RawPublisher(const Options& o, Tally& tally)
-      : o_(o), tally_(tally), connection_(o, "nilecare-amqp-bench raw publisher"),
+      : o_(o),
+        tally_(tally),
+        connection_(o, "nilecare-amqp-bench raw publisher"),
         settled_flag_(static_cast<std::size_t>(o.tasks) + 1, 0) {
     amqp_confirm_select(connection_.State(), kChannel);
     CheckReply(amqp_get_rpc_reply(connection_.State()), "confirm.select");
@@ -427,7 +430,8 @@ class RawPublisher {
       ids_.push_back(core::NewUuid());
       correlation_ids_.push_back(core::NewUuid());
       if (!o.stamp) {
-        bodies_.push_back(TaskBody(static_cast<std::int64_t>(j), 0, static_cast<std::size_t>(o.size)));
+        bodies_.push_back(
+            TaskBody(static_cast<std::int64_t>(j), 0, static_cast<std::size_t>(o.size)));
       }
     }
     header_.key = amqp_cstring_bytes("x-task-source");
@@ -473,9 +477,10 @@ class RawPublisher {
           body = bodies_[j];
         }
         tally_.sent_ns[static_cast<std::size_t>(next_)] = NowNs();
-        CheckStatus(amqp_basic_publish(state, kChannel, amqp::Bytes(kExchange), amqp::Bytes(o_.queue),
-                                       /*mandatory=*/1, /*immediate=*/0, &props, amqp::Bytes(body)),
-                    "basic.publish");
+        CheckStatus(
+            amqp_basic_publish(state, kChannel, amqp::Bytes(kExchange), amqp::Bytes(o_.queue),
+                               /*mandatory=*/1, /*immediate=*/0, &props, amqp::Bytes(body)),
+            "basic.publish");
         ++next_;
         ++sent_now;
       }
@@ -500,7 +505,8 @@ class RawPublisher {
 
   void HandleAck(std::uint64_t tag, bool multiple, bool ok) {
     if (multiple) {
-      for (auto t = lowest_; t <= tag && t <= static_cast<std::uint64_t>(o_.tasks); ++t) SettleTag(t, ok);
+      for (auto t = lowest_; t <= tag && t <= static_cast<std::uint64_t>(o_.tasks); ++t)
+        SettleTag(t, ok);
     } else {
       SettleTag(tag, ok);
     }
@@ -571,14 +577,16 @@ int Publish(const Options& o) {
   if (raw) {
     raw_publisher = std::make_unique<RawPublisher>(o, tally);
   } else {
-    publisher = std::make_unique<amqp::TaskPublisher>(settings, amqp::BuildTopology(settings), metrics);
+    publisher =
+        std::make_unique<amqp::TaskPublisher>(settings, amqp::BuildTopology(settings), metrics);
     publisher->Start();
     const auto connect_deadline = Clock::now() + std::chrono::seconds(10);
-    while (!publisher->Connected() && Clock::now() < connect_deadline) {
+    while (!publisher->Link().Connected() && Clock::now() < connect_deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    if (!publisher->Connected()) {
-      throw std::runtime_error("TaskPublisher did not connect in 10 s: " + publisher->LastError());
+    if (!publisher->Link().Connected()) {
+      throw std::runtime_error("TaskPublisher did not connect in 10 s: " +
+                               publisher->Link().LastError());
     }
   }
 
@@ -610,8 +618,8 @@ int Publish(const Options& o) {
       message.exchange = queue.exchange;
       message.routing_key = queue.name;
       tally.sent_ns[static_cast<std::size_t>(i)] = NowNs();
-      const auto queued = publisher->Publish(
-          std::move(message), [&tally, &slots, i](amqp::PublishOutcome outcome) {
+      const auto queued =
+          publisher->Publish(std::move(message), [&tally, &slots, i](amqp::PublishOutcome outcome) {
             tally.Settle(i, outcome.Confirmed(), amqp::ToString(outcome.kind));
             slots.release();
           });
@@ -663,8 +671,9 @@ int Publish(const Options& o) {
             << " window=" << o.window
             << (o.rate > 0 ? " rate=" + Fixed(o.rate, 0) + "/s" : std::string(" rate=max")) << '\n'
             << "  tasks         " << o.tasks << " (" << o.size << " bytes, persistent)\n"
-            << "  confirmed     " << confirmed << ", failed " << failed << " (" << tally.FailureText()
-            << "), returned " << returned << ", publisher full " << full << '\n'
+            << "  confirmed     " << confirmed << ", failed " << failed << " ("
+            << tally.FailureText() << "), returned " << returned << ", publisher full " << full
+            << '\n'
             << "  time          " << Fixed(total_s, 3) << " s to the last confirm ("
             << Fixed(publish_s, 3) << " s publishing)\n"
             << "  tasks/s       " << Fixed(rate, 0) << '\n'
@@ -672,7 +681,9 @@ int Publish(const Options& o) {
             << "  max " << Fixed(q.max_ms, 2) << '\n'
             << "  cpu           " << Fixed(cpu, 2) << " s (" << Fixed(us_per_task, 2)
             << " us/task, this process)\n";
-  if (o.verify) std::cout << "  in the queue  " << queued << (verified ? "" : " (expected the confirmed count)") << '\n';
+  if (o.verify)
+    std::cout << "  in the queue  " << queued << (verified ? "" : " (expected the confirmed count)")
+              << '\n';
   std::cout << "RESULT label=" << (o.label.empty() ? "publish-" + o.engine : o.label)
             << " mode=" << o.engine << " tasks=" << o.tasks << " confirmed=" << confirmed
             << " failed=" << failed << " returned=" << returned << " full=" << full
@@ -717,7 +728,8 @@ class HttpPoster {
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    if (const int rc = getaddrinfo(url.host.c_str(), url.port.c_str(), &hints, &address_); rc != 0) {
+    if (const int rc = getaddrinfo(url.host.c_str(), url.port.c_str(), &hints, &address_);
+        rc != 0) {
       throw std::runtime_error("resolve " + url.host + ": " + gai_strerror(rc));
     }
     connections_.resize(static_cast<std::size_t>(connections));
@@ -739,9 +751,10 @@ class HttpPoster {
   const std::string& FirstError() const { return first_error_; }
 
   void Submit(std::uint64_t tag, std::string_view body, std::string_view task_id) {
-    std::string request = "POST " + url_.path + " HTTP/1.1\r\nHost: " + url_.host + ":" + url_.port +
-                          "\r\nContent-Type: application/json\r\nX-Task-Id: " + std::string(task_id) +
-                          "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+    std::string request =
+        "POST " + url_.path + " HTTP/1.1\r\nHost: " + url_.host + ":" + url_.port +
+        "\r\nContent-Type: application/json\r\nX-Task-Id: " + std::string(task_id) +
+        "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n";
     request += body;
     waiting_.push_back({tag, std::move(request)});
     Pump();
@@ -753,8 +766,9 @@ class HttpPoster {
     for (std::size_t i = 0; i < connections_.size(); ++i) {
       const auto& connection = connections_[i];
       if (!connection.busy) continue;
-      fds.push_back({connection.fd,
-                     static_cast<short>(connection.sent < connection.request.size() ? POLLOUT : POLLIN), 0});
+      fds.push_back(
+          {connection.fd,
+           static_cast<short>(connection.sent < connection.request.size() ? POLLOUT : POLLIN), 0});
       polled_.push_back(i);
     }
   }
@@ -853,7 +867,9 @@ class HttpPoster {
     while (true) {
       const auto n = ::recv(connection.fd, buffer, sizeof buffer, 0);
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-      if (n <= 0) return failed(n == 0 ? "connection closed by the server" : "recv: " + std::string(std::strerror(errno)));
+      if (n <= 0)
+        return failed(n == 0 ? "connection closed by the server"
+                             : "recv: " + std::string(std::strerror(errno)));
       connection.response.append(buffer, static_cast<std::size_t>(n));
     }
     const auto& response = connection.response;
@@ -894,7 +910,8 @@ int Consume(const Options& o) {
   amqp_basic_qos(state, kChannel, 0, static_cast<std::uint16_t>(o.prefetch), 0);
   CheckReply(amqp_get_rpc_reply(state), "basic.qos");
   std::unique_ptr<HttpPoster> poster;
-  if (!o.post_url.empty()) poster = std::make_unique<HttpPoster>(ParseUrl(o.post_url), o.http_concurrency);
+  if (!o.post_url.empty())
+    poster = std::make_unique<HttpPoster>(ParseUrl(o.post_url), o.http_concurrency);
   const double cpu_start = CpuSeconds();
   const auto subscribed = NowNs();
   amqp_basic_consume(state, kChannel, amqp::Bytes(o.queue), amqp_empty_bytes, 0, /*no_ack=*/0, 0,
@@ -937,7 +954,8 @@ int Consume(const Options& o) {
         busy = true;
         continue;
       }
-      if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && reply.library_error == AMQP_STATUS_TIMEOUT) {
+      if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+          reply.library_error == AMQP_STATUS_TIMEOUT) {
         break;
       }
       if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
@@ -973,18 +991,21 @@ int Consume(const Options& o) {
   const std::string first_error = poster ? poster->FirstError() : std::string();
   poster.reset();
 
-  const double secs = delivered > 0 && last_ns > first_ns ? static_cast<double>(last_ns - first_ns) / 1e9 : 0;
+  const double secs =
+      delivered > 0 && last_ns > first_ns ? static_cast<double>(last_ns - first_ns) / 1e9 : 0;
   const double rate = secs > 0 ? static_cast<double>(acked) / secs : 0;
   const double start_s = first_ns > 0 ? static_cast<double>(first_ns - subscribed) / 1e9 : 0;
   const double cpu = cpu1 - cpu0;
   const double us_per_task = acked > 0 ? cpu * 1e6 / static_cast<double>(acked) : 0;
   std::cout << kProgram << " consume queue=" << o.queue << " prefetch=" << o.prefetch
-            << (!o.post_url.empty() ? " post=" + o.post_url + " http_concurrency=" +
-                                                    std::to_string(o.http_concurrency)
-                                              : std::string(" (ack only)"))
+            << (!o.post_url.empty() ? " post=" + o.post_url +
+                                          " http_concurrency=" + std::to_string(o.http_concurrency)
+                                    : std::string(" (ack only)"))
             << '\n'
             << "  delivered     " << delivered << " of " << o.tasks << " ("
-            << Fixed(delivered > 0 ? static_cast<double>(bytes) / static_cast<double>(delivered) : 0, 0)
+            << Fixed(
+                   delivered > 0 ? static_cast<double>(bytes) / static_cast<double>(delivered) : 0,
+                   0)
             << " bytes avg), acked " << acked << ", HTTP errors " << http_errors << '\n'
             << "  consume -> first delivery " << Fixed(start_s, 3) << " s\n"
             << "  first delivery -> last ack " << Fixed(secs, 3) << " s\n"
