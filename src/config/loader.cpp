@@ -179,6 +179,18 @@ struct UpstreamAddress {
   std::string base_path;
 };
 
+// A URL's host[:port] (host may be [ipv6]) with the scheme's port when it has none; nullopt
+// when it is not one, or names port 0.
+std::optional<ListenAddress> ParseHostPort(std::string_view authority, std::uint16_t default_port) {
+  // ParseListenAddress wants a port.
+  std::optional<ListenAddress> address = ParseListenAddress(authority);
+  if (!address) {
+    address = ParseListenAddress(std::string(authority) + ":" + std::to_string(default_port));
+  }
+  if (!address || address->port == 0) return std::nullopt;
+  return address;
+}
+
 // http://host[:port][/base] (host may be [ipv6]); no user info, query or fragment. For upstream
 // URLs and auth.validate_url (whose "base" is the whole validation path).
 std::optional<UpstreamAddress> ParseUpstreamUrl(std::string_view url) {
@@ -186,13 +198,11 @@ std::optional<UpstreamAddress> ParseUpstreamUrl(std::string_view url) {
   if (!StartsWithNoCase(url, kScheme)) return std::nullopt;
   const std::string_view rest = url.substr(kScheme.size());
   const std::size_t slash = std::min(rest.find('/'), rest.size());
-  const std::string authority(rest.substr(0, slash));
+  const std::string_view authority = rest.substr(0, slash);
   std::string path(rest.substr(slash));
-  // ParseListenAddress wants a port; an authority without one gets HTTP's. Either way the
-  // host alphabet rules out '@' (credentials) and an unbracketed IPv6 address.
-  std::optional<ListenAddress> address = ParseListenAddress(authority);
-  if (!address) address = ParseListenAddress(authority + ":80");
-  if (!address || address->port == 0) return std::nullopt;
+  // The host alphabet rules out '@' (credentials) and an unbracketed IPv6 address.
+  const std::optional<ListenAddress> address = ParseHostPort(authority, 80);
+  if (!address) return std::nullopt;
   while (!path.empty() && path.back() == '/') path.pop_back();
   if (!path.empty() && !PathProblem(path).empty()) return std::nullopt;
   return UpstreamAddress{address->host, address->port, path};
@@ -1492,10 +1502,8 @@ std::optional<AmqpAddress> ParseAmqpUrl(std::string_view url, std::string& probl
       address.password = std::move(*password);
     }
   }
-  // ParseListenAddress wants a port; an authority without one gets AMQP's.
-  std::optional<ListenAddress> host = ParseListenAddress(authority);
-  if (!host) host = ParseListenAddress(std::string(authority) + ":" + std::to_string(kAmqpPort));
-  if (!host || host->port == 0) {
+  std::optional<ListenAddress> host = ParseHostPort(authority, kAmqpPort);
+  if (!host) {
     problem =
         "the part after user:password@ is not host[:port] (a name, an IPv4 address or "
         "[IPv6], port 1..65535); percent-encode '/', '@' and ':' in the user and password";
