@@ -21,14 +21,20 @@ ActionResult LiveActionRunner::Run(const config::EventAction& action,
   return ActionResult::Permanent("unknown_action");
 }
 
-template <typename T>
-std::optional<T> LiveActionRunner::Await(std::future<T>& future,
-                                         std::chrono::milliseconds limit) const {
-  const auto give_up = std::chrono::steady_clock::now() + limit + kCallbackGrace;
+template <typename T, typename Start>
+std::optional<T> LiveActionRunner::Await(Start start) const {
+  auto promise = std::make_shared<std::promise<T>>();
+  auto future = promise->get_future();
+  start([promise](T result) { promise->set_value(std::move(result)); });
+  const auto give_up = std::chrono::steady_clock::now() + kFallbackTimeout + kCallbackGrace;
   while (future.wait_for(kAbortCheck) != std::future_status::ready) {
     if (aborted_.load() || std::chrono::steady_clock::now() >= give_up) return std::nullopt;
   }
   return future.get();
+}
+
+ActionResult LiveActionRunner::NoAnswer() const {
+  return ActionResult::Retry(aborted_.load() ? "stopping" : "no_reply");
 }
 
 ActionResult LiveActionRunner::Emit(const config::EventEmitAction& emit,
@@ -58,25 +64,17 @@ ActionResult LiveActionRunner::Http(const config::EventHttpAction& http,
   if (services_ == nullptr) return ActionResult::Permanent("rest adapter not configured");
   auto target = ExpandTemplate(http.path, event, TemplateUse::kPath);
   if (!target) return ActionResult::Permanent("path_field_missing");
-  auto promise = std::make_shared<std::promise<router::ServiceCallResult>>();
-  auto future = promise->get_future();
   router::ServiceCall call{http.upstream, http.method, std::move(*target), HttpBody(event),
                            event.correlation_id, std::chrono::milliseconds(0)};
-  services_->Call(std::move(call), [promise](router::ServiceCallResult result) {
-    promise->set_value(std::move(result));
-  });
-  const auto answer = Await(future, kFallbackTimeout);
-  if (!answer) return ActionResult::Retry(aborted_.load() ? "stopping" : "no_reply");
+  const auto answer = Await<router::ServiceCallResult>(
+      [&](auto done) { services_->Call(std::move(call), std::move(done)); });
+  if (!answer) return NoAnswer();
   const auto& result = *answer;
   if (result.Succeeded()) return ActionResult::Done();
   const std::string error =
       result.status != 0 ? "http_" + std::to_string(result.status) : result.error;
   return result.Permanent() ? ActionResult::Permanent(error) : ActionResult::Retry(error);
 }
-
-}  // namespace nilecare::kafka
-
-namespace nilecare::kafka {
 
 ActionResult LiveActionRunner::Task(const config::EventTaskAction& task,
                                     const core::DomainEvent& event) {
@@ -89,12 +87,9 @@ ActionResult LiveActionRunner::Task(const config::EventTaskAction& task,
   request.correlation_id = event.correlation_id;
   request.source = "event";
   request.body = core::ToJson(event).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  auto promise = std::make_shared<std::promise<core::TaskResult>>();
-  auto future = promise->get_future();
-  tasks_->Enqueue(std::move(request),
-                  [promise](core::TaskResult result) { promise->set_value(std::move(result)); });
-  const auto answer = Await(future, kFallbackTimeout);
-  if (!answer) return ActionResult::Retry(aborted_.load() ? "stopping" : "no_reply");
+  const auto answer = Await<core::TaskResult>(
+      [&](auto done) { tasks_->Enqueue(std::move(request), std::move(done)); });
+  if (!answer) return NoAnswer();
   if (answer->Confirmed()) return ActionResult::Done();
   if (answer->outcome == core::TaskResult::Outcome::kUnknownQueue) {
     return ActionResult::Permanent("unknown_queue");

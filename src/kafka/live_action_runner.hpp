@@ -33,9 +33,12 @@ class LiveActionRunner final : public ActionRunner {
   ActionResult Emit(const config::EventEmitAction& emit, const core::DomainEvent& event);
   ActionResult Http(const config::EventHttpAction& http, const core::DomainEvent& event);
   ActionResult Task(const config::EventTaskAction& task, const core::DomainEvent& event);
-  // Waits for an asynchronous answer, giving up when aborted or after `limit`.
-  template <typename T>
-  std::optional<T> Await(std::future<T>& future, std::chrono::milliseconds limit) const;
+  // Starts an asynchronous operation with `start(done)` and waits for the `T` it passes to
+  // `done`, giving up (nullopt) when aborted or after kFallbackTimeout.
+  template <typename T, typename Start>
+  std::optional<T> Await(Start start) const;
+  // What giving up means for the action: retryable, since the event stays uncommitted.
+  ActionResult NoAnswer() const;
 
   realtime::RoomSink* rooms_;
   router::ServiceCaller* services_;
