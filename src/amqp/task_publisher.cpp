@@ -43,7 +43,7 @@ TaskPublisher::TaskPublisher(const config::RabbitMqSettings& settings, TopologyP
     : settings_(settings),
       topology_(std::move(topology)),
       wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
-      link_("publisher", "publish", metrics),
+      link_("publisher", "publish", settings.reconnect_min, settings.reconnect_max, metrics),
       confirm_seconds_(metrics.GetHistogram("nilecare_amqp_confirm_seconds",
                                             "Publish to broker confirm (or failure).")) {
   if (wake_fd_ < 0) throw std::runtime_error("eventfd failed");
@@ -63,7 +63,6 @@ TaskPublisher::~TaskPublisher() {
 }
 
 void TaskPublisher::Start() {
-  backoff_ = settings_.reconnect_min;
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -117,7 +116,6 @@ void TaskPublisher::WaitForWork(std::chrono::milliseconds timeout) {
 }
 
 void TaskPublisher::Run() {
-  auto next_connect = Clock::now();
   auto next_scan = Clock::now();
   while (true) {
     {
@@ -132,26 +130,15 @@ void TaskPublisher::Run() {
       ExpireDeadlines();
       next_scan = now + kDeadlineScan;
     }
-    if (!connection_) {
-      if (now < next_connect || !Connect()) {
-        if (now >= next_connect) {
-          // From after the attempt: a connect that timed out took longer than the back-off.
-          next_connect = Clock::now() + backoff_;
-          backoff_ = std::min(backoff_ * 2, settings_.reconnect_max);
-        }
-        WaitForWork(std::clamp(
-            std::chrono::duration_cast<std::chrono::milliseconds>(next_connect - Clock::now()),
-            std::chrono::milliseconds(1), kIdlePoll));
-        continue;
-      }
-      backoff_ = settings_.reconnect_min;
+    if (!connection_ && (!link_.ConnectDue() || !Connect())) {
+      WaitForWork(link_.UntilConnectDue(kIdlePoll));
+      continue;
     }
     try {
       SendWaiting();
       ReadFrames();
     } catch (const std::exception& error) {
       Disconnect(error.what());
-      next_connect = Clock::now() + backoff_;
       continue;
     }
     bool idle;

@@ -105,7 +105,6 @@ class TaskPublisher {
   std::uint64_t next_tag_{1};
   bool blocked_{false};  // connection.blocked: nothing is sent until connection.unblocked
   std::unordered_map<std::string, std::chrono::steady_clock::time_point> delay_declared_;
-  std::chrono::milliseconds backoff_{};
   std::thread thread_;
 
   LinkState link_;

@@ -78,7 +78,7 @@ TaskWorkers::TaskWorkers(const config::RabbitMqSettings& settings, TopologyPlan 
       services_(services),
       metrics_(metrics),
       inbox_(std::make_shared<Inbox>()),
-      link_("workers", "consume", metrics) {
+      link_("workers", "consume", settings.reconnect_min, settings.reconnect_max, metrics) {
   if (inbox_->fd < 0) throw std::runtime_error("eventfd failed");
   amqp_channel_t channel = 1;
   for (const auto& worker : settings.workers) {
@@ -113,7 +113,6 @@ TaskWorkers::~TaskWorkers() {
 }
 
 void TaskWorkers::Start() {
-  backoff_ = settings_.reconnect_min;
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -128,24 +127,12 @@ void TaskWorkers::Stop() {
 }
 
 void TaskWorkers::Run() {
-  auto next_connect = Clock::now();
   while (!stop_.load()) {
     if (!connection_) {
       ProcessCompletions();
-      const auto now = Clock::now();
-      if (now >= next_connect && !draining_.load()) {
-        if (Connect()) {
-          backoff_ = settings_.reconnect_min;
-          continue;
-        }
-        next_connect = Clock::now() + backoff_;  // after the attempt, which may take long
-        backoff_ = std::min(backoff_ * 2, settings_.reconnect_max);
-      }
+      if (link_.ConnectDue() && !draining_.load() && Connect()) continue;
       pollfd fds[1] = {{inbox_->fd, POLLIN, 0}};
-      const auto wait = std::clamp(
-          std::chrono::duration_cast<std::chrono::milliseconds>(next_connect - Clock::now()),
-          std::chrono::milliseconds(1), kIdlePoll);
-      ::poll(fds, 1, static_cast<int>(wait.count()));
+      ::poll(fds, 1, static_cast<int>(link_.UntilConnectDue(kIdlePoll).count()));
       continue;
     }
     try {
@@ -166,12 +153,10 @@ void TaskWorkers::Run() {
       }
     } catch (const AmqpError& error) {
       Disconnect(error.what());
-      next_connect = Clock::now() + backoff_;
     } catch (const std::exception& error) {
       // Whatever it was, the deliveries in hand go back to the broker with the connection.
       log::Error("rabbitmq workers: unexpected error", {{"error", error.what()}});
       Disconnect(error.what());
-      next_connect = Clock::now() + backoff_;
     }
   }
   connection_.reset();

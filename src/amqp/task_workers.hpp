@@ -110,7 +110,6 @@ class TaskWorkers {
   std::atomic<bool> stop_{false};
   std::atomic<bool> draining_{false};
   std::atomic<std::int64_t> outstanding_{0};  // handler calls + copies waiting for a confirm
-  std::chrono::milliseconds backoff_{};
   std::thread thread_;
 
   LinkState link_;
