@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <map>
 #include <optional>
@@ -47,6 +48,13 @@ inline std::string ProblemOf(std::string_view yaml, std::map<std::string, std::s
   const std::vector<std::string> problems = ProblemsOf(yaml, std::move(vars));
   EXPECT_EQ(problems.size(), 1u) << ::testing::PrintToString(problems);
   return problems.empty() ? "" : problems.front();
+}
+
+// Whether one of `problems` contains `text`.
+inline bool Has(const std::vector<std::string>& problems, std::string_view text) {
+  return std::any_of(problems.begin(), problems.end(), [&](const std::string& problem) {
+    return problem.find(text) != std::string::npos;
+  });
 }
 
 }  // namespace nilecare::config::test_support

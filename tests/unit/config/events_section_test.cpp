@@ -23,6 +23,7 @@ using nilecare::config::RabbitMqSettings;
 using nilecare::config::RoomProblem;
 using nilecare::config::Summary;
 using nilecare::config::TaskQueueSettings;
+using nilecare::config::test_support::Has;
 using nilecare::config::test_support::Load;
 using nilecare::config::test_support::ProblemOf;
 using nilecare::config::test_support::ProblemsOf;
@@ -42,12 +43,6 @@ std::string WithBase(std::string_view rest) { return std::string(kBase) + std::s
 std::string WithAction(std::string_view action) {
   return WithBase("events:\n  rules:\n    - match: 'lab.*'\n      actions:\n        - " +
                   std::string(action) + "\n");
-}
-
-bool Has(const std::vector<std::string>& problems, std::string_view text) {
-  return std::any_of(problems.begin(), problems.end(), [&](const std::string& problem) {
-    return problem.find(text) != std::string::npos;
-  });
 }
 
 TEST(EventsSectionTest, AbsentMeansTheBuiltInRules) {

@@ -13,6 +13,7 @@ using nilecare::config::KafkaConsumerSettings;
 using nilecare::config::KafkaProducerSettings;
 using nilecare::config::KafkaSettings;
 using nilecare::config::Summary;
+using nilecare::config::test_support::Has;
 using nilecare::config::test_support::kKiB;
 using nilecare::config::test_support::kMiB;
 using nilecare::config::test_support::Load;
@@ -24,13 +25,6 @@ using namespace std::chrono_literals;
 constexpr std::string_view kBase = "service: {}\n";
 
 std::string WithBase(std::string_view rest) { return std::string(kBase) + std::string(rest); }
-
-// Whether one of `problems` contains `text`.
-bool Has(const std::vector<std::string>& problems, std::string_view text) {
-  return std::any_of(problems.begin(), problems.end(), [&](const std::string& problem) {
-    return problem.find(text) != std::string::npos;
-  });
-}
 
 KafkaSettings KafkaOf(std::string_view section, std::map<std::string, std::string> vars = {}) {
   GatewaySettings s = Load(WithBase(section), std::move(vars));

@@ -10,6 +10,7 @@ namespace {
 
 using nilecare::config::GatewaySettings;
 using nilecare::config::MqttSettings;
+using nilecare::config::test_support::Has;
 using nilecare::config::test_support::kKiB;
 using nilecare::config::test_support::kMiB;
 using nilecare::config::test_support::Load;
@@ -26,13 +27,6 @@ constexpr std::string_view kBase =
 
 std::string WithBase(std::string_view rest) {
   return std::string(kBase) + std::string(rest);
-}
-
-// Whether one of `problems` contains `text`.
-bool Has(const std::vector<std::string>& problems, std::string_view text) {
-  return std::any_of(problems.begin(), problems.end(), [&](const std::string& problem) {
-    return problem.find(text) != std::string::npos;
-  });
 }
 
 TEST(MqttSectionTest, AbsentMeansOff) {

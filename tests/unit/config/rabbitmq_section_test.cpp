@@ -20,6 +20,7 @@ using nilecare::config::RabbitMqSettings;
 using nilecare::config::Summary;
 using nilecare::config::TaskQueueSettings;
 using nilecare::config::TaskWorkerSettings;
+using nilecare::config::test_support::Has;
 using nilecare::config::test_support::kKiB;
 using nilecare::config::test_support::kMiB;
 using nilecare::config::test_support::Load;
@@ -35,12 +36,6 @@ std::string WithBase(std::string_view rest) { return std::string(kBase) + std::s
 // The section as a one-line mapping on line 2: "rabbitmq: {<keys>}".
 std::string Section(std::string_view keys) {
   return WithBase("rabbitmq: {" + std::string(keys) + "}\n");
-}
-
-bool Has(const std::vector<std::string>& problems, std::string_view text) {
-  return std::any_of(problems.begin(), problems.end(), [&](const std::string& problem) {
-    return problem.find(text) != std::string::npos;
-  });
 }
 
 RabbitMqSettings RabbitMqOf(std::string_view yaml, std::map<std::string, std::string> vars = {}) {
