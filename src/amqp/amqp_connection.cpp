@@ -66,6 +66,32 @@ std::string CloseReason(const amqp_method_t& method) {
   }
 }
 
+bool TakeDelivery(amqp_connection_state_t state, amqp_envelope_t& envelope) {
+  while (true) {
+    amqp_maybe_release_buffers(state);
+    envelope = amqp_envelope_t{};
+    timeval no_wait = kNoWait;
+    const auto reply = amqp_consume_message(state, &envelope, &no_wait, 0);
+    if (reply.reply_type == AMQP_RESPONSE_NORMAL) return true;
+    if (reply.reply_type != AMQP_RESPONSE_LIBRARY_EXCEPTION) {
+      throw AmqpError("consume: unexpected reply");
+    }
+    if (reply.library_error == AMQP_STATUS_TIMEOUT) return false;
+    if (reply.library_error != AMQP_STATUS_UNEXPECTED_STATE) {
+      throw AmqpError(std::string("consume: ") + amqp_error_string2(reply.library_error));
+    }
+    amqp_frame_t frame{};
+    Connection::CheckStatus(amqp_simple_wait_frame(state, &frame), "read");
+    if (frame.frame_type != AMQP_FRAME_METHOD) continue;
+    switch (frame.payload.method.id) {
+      case AMQP_BASIC_CANCEL_METHOD: throw AmqpError("consumer cancelled by the broker");
+      case AMQP_CHANNEL_CLOSE_METHOD:
+      case AMQP_CONNECTION_CLOSE_METHOD: throw AmqpError(CloseReason(frame.payload.method));
+      default: break;
+    }
+  }
+}
+
 Table::Table() { init_amqp_pool(&pool_, kPoolPage); }
 Table::~Table() { empty_amqp_pool(&pool_); }
 

@@ -76,6 +76,17 @@ struct BindingDeclaration {
   std::string routing_key;
 };
 
+// "Do not wait" for rabbitmq-c's reads. Not {0, 0}: rabbitmq-c treats that as "immediately"
+// and then never reports a missed heartbeat, so a dead broker would go unnoticed until TCP
+// gives up (~15 min).
+inline constexpr timeval kNoWait{0, 1};
+
+// The next delivery on any channel of `state`, without waiting: true with `envelope` filled
+// (the caller destroys it), false when none has arrived. Frames between deliveries that
+// rabbitmq-c does not consume itself are read past; a basic.cancel (the queue went away) or a
+// channel/connection.close throws AmqpError.
+bool TakeDelivery(amqp_connection_state_t state, amqp_envelope_t& envelope);
+
 // "channel|connection closed by the broker: <code> <text>" for a channel.close or
 // connection.close method, whether it answered an RPC or arrived on its own.
 std::string CloseReason(const amqp_method_t& method);

@@ -19,9 +19,6 @@ constexpr amqp_channel_t kChannel = 1;
 constexpr std::size_t kBatch = 512;
 constexpr auto kIdlePoll = std::chrono::milliseconds(100);
 constexpr auto kDeadlineScan = std::chrono::milliseconds(100);
-// "Do not wait" for rabbitmq-c without the zero timeval, which it treats as "immediately"
-// and which then never reports a missed heartbeat (a dead peer would go unnoticed).
-constexpr timeval kNoWait{0, 1};
 // Stop(): how long after the grace a thread stuck in a blocking write is given before its
 // socket is shut down under it.
 constexpr auto kStopMargin = std::chrono::seconds(2);

@@ -18,9 +18,6 @@ using Clock = std::chrono::steady_clock;
 namespace {
 constexpr auto kIdlePoll = std::chrono::milliseconds(100);
 constexpr int kMaxDeliveriesPerTurn = 256;
-// Not {0, 0}: rabbitmq-c treats that as "immediately" and then never reports a missed
-// heartbeat, so a dead broker would go unnoticed until TCP gives up (~15 min).
-constexpr timeval kNoWait{0, 1};
 
 std::string_view ActionName(FailureDecision::Action action) {
   switch (action) {
@@ -208,45 +205,16 @@ void TaskWorkers::Disconnect(const std::string& why) {
 }
 
 bool TaskWorkers::ConsumeAvailable() {
-  auto* state = connection_->State();
   bool any = false;
   for (int i = 0; i < kMaxDeliveriesPerTurn; ++i) {
-    amqp_maybe_release_buffers(state);
     amqp_envelope_t envelope{};
-    timeval no_wait = kNoWait;
-    const auto reply = amqp_consume_message(state, &envelope, &no_wait, 0);
-    if (reply.reply_type == AMQP_RESPONSE_NORMAL) {
-      struct Destroy {
-        amqp_envelope_t* envelope;
-        ~Destroy() { amqp_destroy_envelope(envelope); }
-      } destroy{&envelope};
-      OnDelivery(envelope);
-      any = true;
-      continue;
-    }
-    if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
-        reply.library_error == AMQP_STATUS_TIMEOUT) {
-      break;
-    }
-    if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
-        reply.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
-      amqp_frame_t frame{};
-      Connection::CheckStatus(amqp_simple_wait_frame(state, &frame), "read");
-      if (frame.frame_type == AMQP_FRAME_METHOD) {
-        switch (frame.payload.method.id) {
-          case AMQP_BASIC_CANCEL_METHOD: throw AmqpError("consumer cancelled by the broker");
-          case AMQP_CHANNEL_CLOSE_METHOD:
-          case AMQP_CONNECTION_CLOSE_METHOD: throw AmqpError(CloseReason(frame.payload.method));
-          default: break;
-        }
-      }
-      any = true;
-      continue;
-    }
-    if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION) {
-      throw AmqpError(std::string("consume: ") + amqp_error_string2(reply.library_error));
-    }
-    throw AmqpError("consume: unexpected reply");
+    if (!TakeDelivery(connection_->State(), envelope)) break;
+    struct Destroy {
+      amqp_envelope_t* envelope;
+      ~Destroy() { amqp_destroy_envelope(envelope); }
+    } destroy{&envelope};
+    OnDelivery(envelope);
+    any = true;
   }
   return any;
 }
