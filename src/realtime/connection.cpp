@@ -23,6 +23,9 @@ namespace {
 // re-sent and escalated anyway when nobody acknowledges).
 constexpr std::size_t kMaxPendingAlertAcks = 256;
 constexpr auto kWebSocketHandshakeTimeout = std::chrono::seconds(10);
+// How long a closing WebSocket may wait for the frames before its close frame to be written:
+// a client that stopped reading would otherwise hold the connection for good.
+constexpr auto kWebSocketCloseGrace = std::chrono::seconds(5);
 
 std::string PacketText(eio::PacketType type, std::string_view data = {}) {
   std::string text;
@@ -62,7 +65,8 @@ Connection::Connection(http::Strand strand, std::string sid,
       heartbeat_(strand_),
       connect_timer_(strand_),
       upgrade_timer_(strand_),
-      token_timer_(strand_) {}
+      token_timer_(strand_),
+      close_timer_(strand_) {}
 
 Connection::~Connection() { CountTransport(-1); }
 
@@ -500,8 +504,16 @@ void Connection::CloseNow(CloseReason reason, bool flush) {
   if (!flush) queue_.Clear();
   flush_then_close_ = true;
   if (transport_ == Transport::kWebSocket) {
-    if (!writing_) DoWsWrite();  // flushes what is queued, then shuts the transport
-    if (!flush && writing_) ShutdownTransport();
+    if (reason == CloseReason::kSendOverflow || reason == CloseReason::kTransportError) {
+      // The write in flight is the one the client does not take (or the transport failed):
+      // waiting for it only delays the cut.
+      ShutdownTransport();
+    } else {
+      // Flushes what is queued, then the close frame: a frame already being written is
+      // let finish, so the client still sees a clean close rather than a reset.
+      DoWsWrite();
+      if (!transport_shut_) ArmCloseDeadline();
+    }
     Release();
   } else {
     FlushPoll();
@@ -527,9 +539,20 @@ void Connection::Release() {
   listener_->OnReleased(shared_from_this());
 }
 
+void Connection::ArmCloseDeadline() {
+  close_timer_.expires_after(kWebSocketCloseGrace);
+  close_timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+    auto self = weak.lock();
+    if (ec || !self || !self->ws_ || self->transport_shut_) return;
+    self->transport_shut_ = true;
+    CloseSocket(*self->ws_);
+  });
+}
+
 void Connection::ShutdownTransport() {
   if (!ws_ || transport_shut_) return;
   transport_shut_ = true;
+  close_timer_.cancel();
   if (ws_->is_open() && !writing_) {
     // A close frame, so the client sees a clean close (and reconnects if it wants to).
     ws_->async_close(websocket::close_code::going_away,

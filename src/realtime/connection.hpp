@@ -126,6 +126,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void AnswerPoll(std::string body);
   void CloseNow(CloseReason reason, bool flush);
   void Release();
+  void ArmCloseDeadline();
   void ShutdownTransport();
   void CountTransport(int delta);
 
@@ -152,6 +153,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   http::StrandTimer connect_timer_;
   http::StrandTimer upgrade_timer_;
   http::StrandTimer token_timer_;
+  http::StrandTimer close_timer_;  // bounds a WebSocket close waiting behind a write
 
   std::vector<std::unique_ptr<WebSocket>> abandoned_;  // failed probes, see AbandonProbe
   bool transport_shut_{false};

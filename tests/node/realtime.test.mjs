@@ -1126,6 +1126,31 @@ describe('slow clients (bounded send queue)', () => {
       }
     });
 
+  // CI once saw a malformed packet answered with a reset (close code 1006): it arrived while
+  // a frame was still being written, and the close cut the transport under that write.
+  it('closes for bad input with a close frame even while a write is in flight', async () => {
+    const raw = await openRawWebSocket(slow.url, { token: token('u-slow3') });
+    try {
+      raw.ws.send(`421${JSON.stringify(['subscribe:patient', 'P-slow3'])}`);
+      await raw.waitMessage((m) => m.startsWith('431['));
+      const parseBefore = await value('nilecare_realtime_disconnects_total', { reason: 'parse_error' });
+      raw.ws.pause();
+      // Vitals shed: the kernel's buffers are full and a frame is stuck mid-write.
+      const droppedBefore = await value('nilecare_realtime_vitals_dropped_total');
+      await emitUntil(
+        (seq) => ({ room: 'patient:P-slow3', event: 'vitals:update', data: { seq, pad } }),
+        async () => (await value('nilecare_realtime_vitals_dropped_total')) > droppedBefore);
+      raw.ws.send('hello there');  // the gateway still reads while it cannot write
+      await waitFor(async () => (await value('nilecare_realtime_disconnects_total', { reason: 'parse_error' })) === parseBefore + 1,
+        { message: 'the gateway closed the session for the bad packet' });
+      raw.ws.resume();
+      const closed = await withTimeout(raw.closed, 30_000, 'the WebSocket closes');
+      assert.ok([1000, 1001].includes(closed.code), `close code ${closed.code} is a close frame, not a reset`);
+    } finally {
+      raw.ws.terminate();
+    }
+  });
+
   it('disconnects a client that cannot take even non-droppable packets, counted', async () => {
     const raw = await openRawWebSocket(slow.url, { token: token('u-slow2') });
     try {
