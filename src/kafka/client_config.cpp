@@ -1,9 +1,13 @@
 #include "client_config.hpp"
 
+#include <chrono>
 #include <stdexcept>
+#include <string>
 
 namespace nilecare::kafka {
 namespace {
+
+constexpr std::chrono::milliseconds kReconnectBackoffMax{1000};
 
 void Set(rd_kafka_conf_t* conf, const std::string& name, const std::string& value,
          bool quote_error) {
@@ -33,6 +37,11 @@ ConfPtr MakeClientConfig(const config::KafkaSettings& settings, const std::strin
   ConfPtr conf(rd_kafka_conf_new());
   Set(conf.get(), "bootstrap.servers", BootstrapServers(settings, bootstrap), true);
   Set(conf.get(), "client.id", settings.client_id, true);
+  // While its brokers are down librdkafka times queued messages out only between connection
+  // attempts, whose back-off grows to reconnect.backoff.max.ms (default 10 s): a 2 s
+  // delivery_timeout was answered after up to 10 s. 1 s keeps delivery_timeout honest and
+  // reconnects promptly after a broker restart; kafka.properties may still change it.
+  Set(conf.get(), "reconnect.backoff.max.ms", std::to_string(kReconnectBackoffMax.count()), true);
   for (const auto& [name, value] : settings.properties) {
     Set(conf.get(), name, value, /*quote_error=*/false);
   }
