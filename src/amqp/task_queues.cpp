@@ -113,7 +113,7 @@ void TaskQueues::Enqueue(core::TaskRequest task, std::function<void(core::TaskRe
   const auto& metrics = impl_->queue_metrics.find(queue->name)->second;
   if (task.body.size() > impl_->settings.max_task_bytes) {
     impl_->CountFailure(queue->name, "too_large");
-    return done({Outcome::kUnavailable, task.task_id, "too_large"});
+    return done({Outcome::kTooLarge, task.task_id, "too_large"});
   }
   OutgoingMessage message;
   message.body = std::move(task.body);

@@ -23,6 +23,11 @@ constexpr auto kFullRetryAfter = std::chrono::seconds(1);
 constexpr std::size_t kMaxPayloadNesting = 32;
 constexpr std::array<std::string_view, 3> kFields = {"payload", "priority", "delay"};
 
+http::Response TooLarge(const http::RequestContext& context, std::size_t max_bytes) {
+  return http::ErrorResponse(context, Status::payload_too_large, ec::kPayloadTooLarge,
+                             "Task too large", {{"max_bytes", max_bytes}});
+}
+
 }  // namespace
 
 std::optional<std::chrono::milliseconds> ParseTaskDelay(const nlohmann::json& value) {
@@ -89,8 +94,7 @@ void TasksApi::Post(http::RequestContext& context, http::Request& request,
   }
   const std::string& body = request.body();
   if (body.size() > settings_.max_task_bytes) {
-    return reject(http::ErrorResponse(context, Status::payload_too_large, ec::kPayloadTooLarge,
-                                      "Task too large", {{"max_bytes", settings_.max_task_bytes}}));
+    return reject(TooLarge(context, settings_.max_task_bytes));
   }
   auto parsed = core::ParseBoundedJson(body, kMaxPayloadNesting);
   if (!parsed || !parsed->is_object()) {
@@ -127,56 +131,55 @@ void TasksApi::Post(http::RequestContext& context, http::Request& request,
     }
     task.delay = *delay;
   }
+  // Re-serialised, the payload may outgrow the body (1e2 becomes 100.0): Enqueue checks the
+  // limit again and answers kTooLarge.
   task.body = payload->dump();
-  if (task.body.size() > settings_.max_task_bytes) {
-    return reject(http::ErrorResponse(context, Status::payload_too_large, ec::kPayloadTooLarge,
-                                      "Task too large", {{"max_bytes", settings_.max_task_bytes}}));
-  }
   const auto priority = task.priority;
   const auto delay = task.delay;
   in_flight_->fetch_add(1);
   // The context lives until `respond` runs; the callback copies what it logs.
-  tasks_.Enqueue(
-      std::move(task), [context_copy = context, respond, in_flight = in_flight_, queue, priority,
-                        delay, rejected = &rejected_](core::TaskResult result) {
-        in_flight->fetch_sub(1);
-        using Outcome = core::TaskResult::Outcome;
-        if (result.Confirmed()) {
-          log::Info("task queued", {{"request_id", context_copy.request_id},
-                                    {"correlation_id", context_copy.correlation_id},
-                                    {"task_id", result.task_id},
-                                    {"queue", queue},
-                                    {"delay_ms", static_cast<std::int64_t>(delay.count())}});
-          nlohmann::json data = {{"task_id", result.task_id}, {"queue", queue}};
-          if (priority >= 0) data["priority"] = priority;
-          if (delay.count() > 0) data["delay_ms"] = delay.count();
-          return respond(http::SuccessResponse(context_copy, Status::accepted, "Task queued",
-                                               std::move(data)));
-        }
-        rejected->Inc();
-        log::Warn("task not queued", {{"request_id", context_copy.request_id},
-                                      {"correlation_id", context_copy.correlation_id},
-                                      {"task_id", result.task_id},
-                                      {"queue", queue},
-                                      {"error", result.error}});
-        switch (result.outcome) {
-          case Outcome::kStopped:
-            return respond(http::RetryLaterResponse(context_copy, Status::service_unavailable,
-                                                    ec::kShuttingDown, "Gateway shutting down",
-                                                    kBrokerRetryAfter));
-          case Outcome::kFull:
-            return respond(http::RetryLaterResponse(
-                context_copy, Status::service_unavailable, ec::kBrokerUnavailable,
-                "Too many tasks waiting for the broker", kFullRetryAfter));
-          case Outcome::kUnknownQueue:
-            return respond(http::ErrorResponse(context_copy, Status::not_found, ec::kNotFound,
-                                               "Unknown task queue", {{"queue", queue}}));
-          default:
-            return respond(http::RetryLaterResponse(
-                context_copy, Status::service_unavailable, ec::kBrokerUnavailable,
-                "Task broker unavailable; the task was not confirmed", kBrokerRetryAfter));
-        }
-      });
+  tasks_.Enqueue(std::move(task), [context_copy = context, respond, in_flight = in_flight_, queue,
+                                   priority, delay, max_bytes = settings_.max_task_bytes,
+                                   rejected = &rejected_](core::TaskResult result) {
+    in_flight->fetch_sub(1);
+    using Outcome = core::TaskResult::Outcome;
+    if (result.Confirmed()) {
+      log::Info("task queued", {{"request_id", context_copy.request_id},
+                                {"correlation_id", context_copy.correlation_id},
+                                {"task_id", result.task_id},
+                                {"queue", queue},
+                                {"delay_ms", static_cast<std::int64_t>(delay.count())}});
+      nlohmann::json data = {{"task_id", result.task_id}, {"queue", queue}};
+      if (priority >= 0) data["priority"] = priority;
+      if (delay.count() > 0) data["delay_ms"] = delay.count();
+      return respond(
+          http::SuccessResponse(context_copy, Status::accepted, "Task queued", std::move(data)));
+    }
+    rejected->Inc();
+    log::Warn("task not queued", {{"request_id", context_copy.request_id},
+                                  {"correlation_id", context_copy.correlation_id},
+                                  {"task_id", result.task_id},
+                                  {"queue", queue},
+                                  {"error", result.error}});
+    switch (result.outcome) {
+      case Outcome::kStopped:
+        return respond(http::RetryLaterResponse(context_copy, Status::service_unavailable,
+                                                ec::kShuttingDown, "Gateway shutting down",
+                                                kBrokerRetryAfter));
+      case Outcome::kFull:
+        return respond(http::RetryLaterResponse(
+            context_copy, Status::service_unavailable, ec::kBrokerUnavailable,
+            "Too many tasks waiting for the broker", kFullRetryAfter));
+      case Outcome::kUnknownQueue:
+        return respond(http::ErrorResponse(context_copy, Status::not_found, ec::kNotFound,
+                                           "Unknown task queue", {{"queue", queue}}));
+      case Outcome::kTooLarge: return respond(TooLarge(context_copy, max_bytes));
+      default:
+        return respond(http::RetryLaterResponse(
+            context_copy, Status::service_unavailable, ec::kBrokerUnavailable,
+            "Task broker unavailable; the task was not confirmed", kBrokerRetryAfter));
+    }
+  });
 }
 
 }  // namespace nilecare::amqp

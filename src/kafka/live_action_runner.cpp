@@ -91,8 +91,9 @@ ActionResult LiveActionRunner::Task(const config::EventTaskAction& task,
       [&](auto done) { tasks_->Enqueue(std::move(request), std::move(done)); });
   if (!answer) return NoAnswer();
   if (answer->Confirmed()) return ActionResult::Done();
-  if (answer->outcome == core::TaskResult::Outcome::kUnknownQueue) {
-    return ActionResult::Permanent("unknown_queue");
+  using Outcome = core::TaskResult::Outcome;
+  if (answer->outcome == Outcome::kUnknownQueue || answer->outcome == Outcome::kTooLarge) {
+    return ActionResult::Permanent(answer->error);
   }
   return ActionResult::Retry("task_" + answer->error);
 }

@@ -312,6 +312,8 @@ test('2. POST /api/v1/tasks/{queue}: 202 once confirmed, the message as publishe
     [await postTask(gw, queue, { payload: {}, extra: 1 }), 400, 'VALIDATION_ERROR', 'extra'],
     [await postTask(gw, queue, 'not json'), 400, 'VALIDATION_ERROR', 'body'],
     [await postTask(gw, queue, { payload: { blob: 'x'.repeat(4096) } }), 413, 'PAYLOAD_TOO_LARGE'],
+    // A body within the limit whose payload re-serialises beyond it (1e2 becomes 100.0).
+    [await postTask(gw, queue, `{"payload":{"n":[${Array(450).fill('1e2').join(',')}]}}`), 413, 'PAYLOAD_TOO_LARGE'],
     [await postTask(gw, queue, { payload: {} }, { auth: null }), 401, 'UNAUTHORIZED'],
     [await postTask(gw, queue, { payload: {} }, { auth: token({ role: 'patient' }) }), 403, 'FORBIDDEN'],
   ];

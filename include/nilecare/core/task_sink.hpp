@@ -22,7 +22,9 @@ struct TaskRequest {
 };
 
 struct TaskResult {
-  enum class Outcome { kConfirmed, kUnknownQueue, kFull, kUnavailable, kStopped };
+  // kUnknownQueue and kTooLarge (body over rabbitmq.max_task_bytes) are refusals that
+  // trying again cannot change; the others may pass later.
+  enum class Outcome { kConfirmed, kUnknownQueue, kTooLarge, kFull, kUnavailable, kStopped };
   Outcome outcome{Outcome::kUnavailable};
   std::string task_id{};
   std::string error{};  // for logs: timeout, nacked, unroutable, disconnected, ...

@@ -75,11 +75,17 @@ TEST(LiveActionRunnerTaskTest, NotConfirmedIsRetryable) {
   EXPECT_EQ(sink.tasks.at(0).priority, -1);
 }
 
-TEST(LiveActionRunnerTaskTest, UnknownQueueIsPermanent) {
-  FakeTaskSink sink;
-  sink.result = {core::TaskResult::Outcome::kUnknownQueue, "", "unknown_queue"};
-  LiveActionRunner runner(nullptr, nullptr, &sink);
-  EXPECT_EQ(runner.Run(TaskAction("nope", -1), Event()).outcome, Outcome::kPermanent);
+TEST(LiveActionRunnerTaskTest, RefusalsThatRetryingCannotChangeArePermanent) {
+  for (const auto& [refusal, error] :
+       {std::pair{core::TaskResult::Outcome::kUnknownQueue, "unknown_queue"},
+        std::pair{core::TaskResult::Outcome::kTooLarge, "too_large"}}) {
+    FakeTaskSink sink;
+    sink.result = {refusal, "", error};
+    LiveActionRunner runner(nullptr, nullptr, &sink);
+    const auto result = runner.Run(TaskAction("sms.urgent", -1), Event());
+    EXPECT_EQ(result.outcome, Outcome::kPermanent) << error;
+    EXPECT_EQ(result.error, error);
+  }
 }
 
 TEST(LiveActionRunnerTaskTest, WithoutTheAdapterIsPermanent) {
