@@ -72,16 +72,13 @@ void TasksApi::RegisterRoutes(http::Dispatcher& dispatcher) {
 
 void TasksApi::Post(http::RequestContext& context, http::Request& request,
                     http::Responder respond) {
-  auto authenticated =
-      auth::AuthenticateBearer(verifier_, http::BearerToken(request), settings_.publish_roles);
-  if (auto* failure = std::get_if<auth::AuthFailure>(&authenticated)) {
-    rejected_.Inc();
-    return respond(http::AuthFailureResponse(context, *failure));
-  }
   const auto reject = [&](http::Response response) {
     rejected_.Inc();
     respond(std::move(response));
   };
+  if (!http::AuthenticateOrReply(verifier_, context, request, settings_.publish_roles, reject)) {
+    return;
+  }
   const auto invalid = [&](std::string_view field, std::string_view reason,
                            std::string_view message) {
     reject(http::InvalidFieldResponse(context, field, reason, message));

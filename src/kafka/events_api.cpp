@@ -54,17 +54,13 @@ void EventsApi::RegisterRoutes(http::Dispatcher& dispatcher) {
 
 void EventsApi::Post(http::RequestContext& context, http::Request& request,
                      http::Responder respond) {
-  auto authenticated =
-      auth::AuthenticateBearer(verifier_, http::BearerToken(request), settings_.publish_roles);
-  if (auto* failure = std::get_if<auth::AuthFailure>(&authenticated)) {
-    rejected_.Inc();
-    return respond(http::AuthFailureResponse(context, *failure));
-  }
-  const auto& claims = std::get<auth::Claims>(authenticated);
   const auto reject = [&](http::Response response) {
     rejected_.Inc();
     respond(std::move(response));
   };
+  const auto claims =
+      http::AuthenticateOrReply(verifier_, context, request, settings_.publish_roles, reject);
+  if (!claims) return;
   const auto invalid = [&](std::string_view field, std::string_view reason,
                            std::string_view message) {
     reject(http::InvalidFieldResponse(context, field, reason, message));
@@ -122,7 +118,7 @@ void EventsApi::Post(http::RequestContext& context, http::Request& request,
 
   auto event = core::NewDomainEvent(event_type, settings_.source_service, context.correlation_id,
                                     std::move(*data));
-  event.user_id = claims.subject;
+  event.user_id = claims->subject;
   event.metadata = std::move(metadata);
   std::string traceparent(http::HeaderValue(request, "traceparent"));
   if (!IsValidTraceparent(traceparent)) traceparent.clear();

@@ -130,14 +130,10 @@ void DeviceApi::RegisterRoutes(http::Dispatcher& dispatcher) {
 bool DeviceApi::Authenticate(http::RequestContext& context, const http::Request& request,
                              const std::vector<std::string>& roles, Caller& caller,
                              http::Responder& respond) {
-  auto result = auth::AuthenticateBearer(verifier_, http::BearerToken(request), roles);
-  if (auto* failure = std::get_if<auth::AuthFailure>(&result)) {
-    respond(http::AuthFailureResponse(context, *failure));
-    return false;
-  }
-  auto& claims = std::get<auth::Claims>(result);
-  caller.user_id = std::move(claims.subject);
-  caller.roles = std::move(claims.roles);
+  auto claims = http::AuthenticateOrReply(verifier_, context, request, roles, respond);
+  if (!claims) return false;
+  caller.user_id = std::move(claims->subject);
+  caller.roles = std::move(claims->roles);
   return true;
 }
 
